@@ -1,0 +1,95 @@
+/* The messages that travel between the shards and the consensus core.
+ *
+ * A shard hands the core everything that must be ordered with the writes:
+ * write requests, session creation and revalidation, session activity, and
+ * the few reads ZooKeeper answers from the commit pipeline (sync,
+ * getEphemerals). The core answers with shard messages, in commit order.
+ *
+ * Guarantee 4 (watch before data) rests on one rule here: a shard message
+ * for commit Z carries Z's changes, and the core pushes it to every shard
+ * right after Z is applied to the tree. A shard that reads a node whose
+ * version_zxid is newer than the last commit it has processed drains its
+ * inbound ring up to that zxid (firing the watches) before it answers.
+ *
+ * Plain structs only: no I/O, no threads. Ownership is written per field.
+ */
+#ifndef CHEETAH_PIPELINE_H
+#define CHEETAH_PIPELINE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+#include "consensus/java_random.h"
+
+enum core_request_kind {
+    CORE_REQUEST_WRITE = 1,       /* a request that goes through the sequencer */
+    CORE_REQUEST_CONNECT = 2,     /* new session (session_id 0) or reconnect */
+    CORE_REQUEST_TOUCH = 3,       /* sessions heard from since the last touch */
+    CORE_REQUEST_DISCONNECTED = 4, /* a connection that owned session_id closed */
+};
+
+/* Shard -> core. Allocated by the shard; freed by the core. */
+struct core_request {
+    enum core_request_kind kind;
+    uint32_t shard_index;
+    uint64_t connection_id;
+    int64_t session_id;
+    /* WRITE */
+    int32_t xid;
+    int32_t opcode;
+    struct store_auth *auth; /* owned copy of the session's ids */
+    uint8_t *body;           /* owned copy of the request body (after the header) */
+    size_t body_bytes;
+    /* CONNECT */
+    int32_t timeout_ms; /* already negotiated into [min, max] */
+    /* TOUCH */
+    int64_t *session_ids; /* owned */
+    size_t session_count;
+};
+
+/* One commit, shared by every shard's message for it (refcounted). */
+struct commit_record {
+    _Atomic int32_t references;
+    int64_t zxid;
+    struct store_change_list changes;
+    int64_t closed_session_id; /* != 0: this commit closed that session */
+};
+
+enum shard_message_kind {
+    SHARD_MESSAGE_COMMIT = 1,     /* changes of a commit, maybe with a reply */
+    SHARD_MESSAGE_REPLY = 2,      /* a reply that made no transaction */
+    SHARD_MESSAGE_CONNECTED = 3,  /* answer to CORE_REQUEST_CONNECT */
+    SHARD_MESSAGE_CLOSE_CONNECTION = 4, /* the session moved to another connection */
+};
+
+/* Core -> shard. Allocated by the core; freed by the shard. */
+struct shard_message {
+    enum shard_message_kind kind;
+    struct commit_record *commit; /* COMMIT: one reference owned by this message */
+    /* A reply for one of this shard's connections (has_reply). */
+    bool has_reply;
+    uint64_t connection_id;
+    int32_t xid;
+    int32_t opcode;
+    int32_t err;
+    uint8_t *reply_bytes; /* owned: the whole frame (length prefix included) */
+    size_t reply_bytes_size;
+    bool close_after_reply; /* closeSession */
+    /* CONNECTED */
+    bool session_valid;
+    int64_t session_id;
+    int32_t timeout_ms;
+    uint8_t password[ZK_SESSION_PASSWORD_BYTES];
+};
+
+void commit_record_release(struct commit_record *commit);
+void shard_message_free(struct shard_message *message);
+void core_request_free(struct core_request *request);
+/* Copies `auth` (and every byte it points to) into one allocation. */
+struct store_auth *store_auth_copy(const struct store_auth *auth);
+
+#endif

@@ -1,0 +1,763 @@
+#include "consensus/sequencer.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "consensus/java_random.h"
+#include "consensus/session_tracker.h"
+#include "jute/records.h"
+
+/* Expired sessions handled per tick; the rest wait for the next tick. */
+#define SEQUENCER_EXPIRED_PER_TICK_MAX 1024u
+/* Containers removed per check, before the per-minute limit applies. */
+#define SEQUENCER_CONTAINERS_PER_CHECK_MAX 10000u
+/* Which connection owns a session: open addressing, power of two. */
+#define OWNER_TABLE_MIN_SLOTS 1024u
+
+struct session_owner {
+    int64_t session_id; /* 0 = empty slot; ids are never 0 */
+    uint32_t shard_index;
+    uint64_t connection_id;
+    bool tombstone;
+};
+
+struct sequencer {
+    struct store_tree *tree;
+    struct sequencer_config config;
+    struct sequencer_output output;
+    struct session_tracker *sessions;
+    int64_t last_zxid;
+    int64_t transactions_committed;
+    int64_t next_container_check_ms;
+    /* Reused for every transaction, so the hot path does not allocate them. */
+    struct store_txn txn;
+    struct store_apply_result result;
+    struct jute_writer reply;
+    struct session_owner *owners;
+    size_t owner_slots;
+    size_t owner_used; /* live + tombstones */
+};
+
+/* ---- the session -> connection table ------------------------------------ */
+
+static size_t owner_hash(int64_t session_id, size_t slots)
+{
+    uint64_t mixed = (uint64_t)session_id * 0x9E3779B97F4A7C15ull;
+    return (size_t)(mixed >> 17) & (slots - 1);
+}
+
+static struct session_owner *owner_find(struct sequencer *sequencer, int64_t session_id)
+{
+    size_t slot = owner_hash(session_id, sequencer->owner_slots);
+    for (size_t probe = 0; probe < sequencer->owner_slots; probe++) {
+        struct session_owner *owner = &sequencer->owners[slot];
+        if (owner->session_id == 0 && !owner->tombstone) {
+            return NULL;
+        }
+        if (owner->session_id == session_id) {
+            return owner;
+        }
+        slot = (slot + 1) & (sequencer->owner_slots - 1);
+    }
+    return NULL;
+}
+
+static bool owner_table_grow(struct sequencer *sequencer)
+{
+    size_t slots = sequencer->owner_slots * 2;
+    struct session_owner *grown = calloc(slots, sizeof(*grown));
+    if (!grown) {
+        return false;
+    }
+    for (size_t index = 0; index < sequencer->owner_slots; index++) {
+        struct session_owner *old = &sequencer->owners[index];
+        if (old->session_id == 0) {
+            continue;
+        }
+        size_t slot = owner_hash(old->session_id, slots);
+        while (grown[slot].session_id != 0) {
+            slot = (slot + 1) & (slots - 1);
+        }
+        grown[slot] = *old;
+    }
+    free(sequencer->owners);
+    sequencer->owners = grown;
+    sequencer->owner_slots = slots;
+    sequencer->owner_used = 0;
+    for (size_t index = 0; index < slots; index++) {
+        sequencer->owner_used += grown[index].session_id != 0;
+    }
+    return true;
+}
+
+static void owner_set(struct sequencer *sequencer, int64_t session_id, uint32_t shard_index,
+                      uint64_t connection_id)
+{
+    assert(session_id != 0);
+    struct session_owner *owner = owner_find(sequencer, session_id);
+    if (!owner) {
+        if ((sequencer->owner_used + 1) * 4 > sequencer->owner_slots * 3 &&
+            !owner_table_grow(sequencer)) {
+            return; /* the table only routes "close the old connection"; best effort */
+        }
+        size_t slot = owner_hash(session_id, sequencer->owner_slots);
+        while (sequencer->owners[slot].session_id != 0) {
+            slot = (slot + 1) & (sequencer->owner_slots - 1);
+        }
+        owner = &sequencer->owners[slot];
+        if (!owner->tombstone) {
+            sequencer->owner_used++;
+        }
+    }
+    owner->session_id = session_id;
+    owner->tombstone = false;
+    owner->shard_index = shard_index;
+    owner->connection_id = connection_id;
+}
+
+static void owner_clear(struct sequencer *sequencer, int64_t session_id)
+{
+    struct session_owner *owner = owner_find(sequencer, session_id);
+    if (owner) {
+        owner->session_id = 0;
+        owner->tombstone = true;
+    }
+}
+
+/* ---- messages ------------------------------------------------------------ */
+
+static struct shard_message *message_new(enum shard_message_kind kind)
+{
+    struct shard_message *message = calloc(1, sizeof(*message));
+    if (message) {
+        message->kind = kind;
+    }
+    return message;
+}
+
+static void deliver(struct sequencer *sequencer, uint32_t shard_index,
+                    struct shard_message *message)
+{
+    assert(shard_index < sequencer->config.shard_count);
+    sequencer->output.deliver(sequencer->output.context, shard_index, message);
+}
+
+/* Copies the reply frame the writer holds into the message. */
+static bool message_take_reply(struct shard_message *message, const struct jute_writer *reply)
+{
+    if (!reply->ok) {
+        return false;
+    }
+    message->reply_bytes = malloc(reply->size);
+    if (!message->reply_bytes) {
+        return false;
+    }
+    memcpy(message->reply_bytes, reply->data, reply->size);
+    message->reply_bytes_size = reply->size;
+    message->has_reply = true;
+    return true;
+}
+
+static void frame_begin(struct jute_writer *out, int32_t xid, int64_t zxid, int32_t err)
+{
+    jute_writer_reset(out);
+    jute_write_int(out, 0); /* length, patched by frame_end */
+    struct jute_reply_header header = {.xid = xid, .zxid = zxid, .err = err};
+    jute_reply_header_encode(out, &header);
+}
+
+static void frame_end(struct jute_writer *out)
+{
+    if (out->ok) {
+        jute_writer_patch_int(out, 0, (int32_t)(out->size - 4));
+    }
+}
+
+static struct jute_stat stat_to_jute(const struct store_stat *stat)
+{
+    struct jute_stat out = {
+        .czxid = stat->czxid,
+        .mzxid = stat->mzxid,
+        .ctime = stat->ctime_ms,
+        .mtime = stat->mtime_ms,
+        .version = stat->version,
+        .cversion = stat->cversion,
+        .aversion = stat->aversion,
+        .ephemeral_owner = stat->ephemeral_owner,
+        .data_length = stat->data_length,
+        .num_children = stat->num_children,
+        .pzxid = stat->pzxid,
+    };
+    return out;
+}
+
+/* One sub-result of a multi, as MultiResponse serializes OpResults. */
+static struct jute_multi_result multi_result_of(const struct store_op_result *op)
+{
+    struct jute_multi_result out;
+    memset(&out, 0, sizeof(out));
+    out.type = op->type;
+    switch (op->type) {
+    case ZK_OP_CREATE:
+        out.u.create.path = op->path;
+        break;
+    case ZK_OP_CREATE2:
+    case ZK_OP_CREATE_TTL:
+    case ZK_OP_CREATE_CONTAINER:
+        out.type = ZK_OP_CREATE2;
+        out.u.create2.path = op->path;
+        out.u.create2.stat = stat_to_jute(&op->stat);
+        break;
+    case ZK_OP_DELETE:
+    case ZK_OP_DELETE_CONTAINER:
+        out.type = ZK_OP_DELETE;
+        break;
+    case ZK_OP_SET_DATA:
+        out.u.set_data.stat = stat_to_jute(&op->stat);
+        break;
+    case ZK_OP_CHECK:
+        break;
+    default:
+        out.type = ZK_OP_ERROR;
+        out.err = op->err;
+        break;
+    }
+    return out;
+}
+
+bool sequencer_encode_write_reply(struct jute_writer *out, int32_t xid, int32_t opcode,
+                                  const struct store_apply_result *result)
+{
+    /* FinalRequestProcessor: a failed single request (an ErrorTxn) gets the
+     * header alone; a multi always gets its MultiResponse with header err 0. */
+    bool is_multi = opcode == ZK_OP_MULTI;
+    int32_t header_err = is_multi ? ZK_OK : result->err;
+    frame_begin(out, xid, result->zxid, header_err);
+    if (!is_multi && result->err != ZK_OK) {
+        frame_end(out);
+        return out->ok;
+    }
+    const struct store_op_result *single = &result->single;
+    switch (opcode) {
+    case ZK_OP_CREATE: {
+        struct jute_create_response body = {.path = single->path};
+        jute_create_response_encode(out, &body);
+        break;
+    }
+    case ZK_OP_CREATE2:
+    case ZK_OP_CREATE_TTL:
+    case ZK_OP_CREATE_CONTAINER: {
+        struct jute_create2_response body = {.path = single->path,
+                                             .stat = stat_to_jute(&single->stat)};
+        jute_create2_response_encode(out, &body);
+        break;
+    }
+    case ZK_OP_SET_DATA:
+    case ZK_OP_CHECK: {
+        struct jute_set_data_response body = {.stat = stat_to_jute(&single->stat)};
+        jute_set_data_response_encode(out, &body);
+        break;
+    }
+    case ZK_OP_SET_ACL: {
+        struct jute_set_acl_response body = {.stat = stat_to_jute(&single->stat)};
+        jute_set_acl_response_encode(out, &body);
+        break;
+    }
+    case ZK_OP_MULTI: {
+        struct jute_multi_result *results = NULL;
+        if (result->multi_count > 0) {
+            results = calloc(result->multi_count, sizeof(*results));
+            if (!results) {
+                out->ok = false;
+                return false;
+            }
+        }
+        for (size_t index = 0; index < result->multi_count; index++) {
+            results[index] = multi_result_of(&result->multi[index]);
+        }
+        struct jute_multi_response body = {.count = (int32_t)result->multi_count,
+                                           .results = results};
+        jute_multi_response_encode(out, &body);
+        free(results);
+        break;
+    }
+    default: /* delete, closeSession, deleteContainer: header only */
+        break;
+    }
+    frame_end(out);
+    return out->ok;
+}
+
+/* A reply with the header alone (errors decided before any transaction). */
+static void encode_header_reply(struct jute_writer *out, int32_t xid, int64_t zxid, int32_t err)
+{
+    frame_begin(out, xid, zxid, err);
+    frame_end(out);
+}
+
+/* ---- commit ------------------------------------------------------------- */
+
+struct commit_origin {
+    bool has_origin;
+    uint32_t shard_index;
+    uint64_t connection_id;
+    int32_t xid;
+    int32_t opcode;
+};
+
+/* The commit step, then apply, then hand every shard the commit. A quorum of
+ * one commits at once; issue 3 inserts "durable" and issue 5 "acked by a
+ * quorum" between prepare and this function. */
+static void commit_and_apply(struct sequencer *sequencer, const struct commit_origin *origin,
+                             int64_t closed_session_id)
+{
+    struct commit_record *commit = calloc(1, sizeof(*commit));
+    assert(commit != NULL);
+    store_change_list_init(&commit->changes);
+    commit->zxid = sequencer->txn.zxid;
+    commit->closed_session_id = closed_session_id;
+
+    struct store_apply_result *result = &sequencer->result;
+    store_apply_result_free(result);
+    store_apply_result_init(result);
+    struct jute_bytes txn_bytes = jute_bytes_of(sequencer->txn.bytes.data,
+                                                (int32_t)sequencer->txn.bytes.size);
+    int status = store_apply(sequencer->tree, txn_bytes, &commit->changes, result);
+    /* The sequencer made these bytes itself: failing to read them back is a
+     * bug, not an input error. */
+    assert(status == ZK_OK);
+    (void)status;
+    sequencer->last_zxid = commit->zxid;
+    sequencer->transactions_committed++;
+
+    uint32_t shard_count = sequencer->config.shard_count;
+    atomic_store(&commit->references, (int32_t)shard_count);
+    for (uint32_t shard = 0; shard < shard_count; shard++) {
+        struct shard_message *message = message_new(SHARD_MESSAGE_COMMIT);
+        assert(message != NULL);
+        message->commit = commit;
+        if (origin->has_origin && origin->shard_index == shard) {
+            message->connection_id = origin->connection_id;
+            message->xid = origin->xid;
+            message->opcode = origin->opcode;
+            message->err = result->err;
+            message->close_after_reply = origin->opcode == ZK_OP_CLOSE_SESSION;
+            bool encoded = sequencer_encode_write_reply(&sequencer->reply, origin->xid,
+                                                        origin->opcode, result);
+            if (!encoded) {
+                encode_header_reply(&sequencer->reply, origin->xid, commit->zxid,
+                                    ZK_MARSHALLINGERROR);
+            }
+            bool taken = message_take_reply(message, &sequencer->reply);
+            assert(taken);
+            (void)taken;
+        }
+        deliver(sequencer, shard, message);
+    }
+}
+
+/* ---- requests ------------------------------------------------------------ */
+
+static void reply_without_txn(struct sequencer *sequencer, const struct core_request *request,
+                              int32_t err)
+{
+    struct shard_message *message = message_new(SHARD_MESSAGE_REPLY);
+    assert(message != NULL);
+    message->connection_id = request->connection_id;
+    message->xid = request->xid;
+    message->opcode = request->opcode;
+    message->err = err;
+    message->close_after_reply = request->opcode == ZK_OP_CLOSE_SESSION && err == ZK_OK;
+    encode_header_reply(&sequencer->reply, request->xid, sequencer->last_zxid, err);
+    bool taken = message_take_reply(message, &sequencer->reply);
+    assert(taken);
+    (void)taken;
+    deliver(sequencer, request->shard_index, message);
+}
+
+/* sync and getEphemerals: reads that ZooKeeper answers in commit order. */
+static void handle_pipeline_read(struct sequencer *sequencer, const struct core_request *request)
+{
+    struct jute_reader reader;
+    jute_reader_init(&reader, request->body, request->body_bytes);
+    uint8_t arena_bytes[256];
+    struct jute_arena arena;
+    jute_arena_init(&arena, arena_bytes, sizeof(arena_bytes));
+    struct jute_writer *out = &sequencer->reply;
+    if (request->opcode == ZK_OP_SYNC) {
+        struct jute_sync_request sync;
+        if (!jute_sync_request_decode(&reader, &arena, &sync)) {
+            reply_without_txn(sequencer, request, ZK_MARSHALLINGERROR);
+            return;
+        }
+        frame_begin(out, request->xid, sequencer->last_zxid, ZK_OK);
+        struct jute_sync_response body = {.path = sync.path};
+        jute_sync_response_encode(out, &body);
+        frame_end(out);
+    } else {
+        assert(request->opcode == ZK_OP_GET_EPHEMERALS);
+        struct jute_get_ephemerals_request get;
+        if (!jute_get_ephemerals_request_decode(&reader, &arena, &get)) {
+            reply_without_txn(sequencer, request, ZK_MARSHALLINGERROR);
+            return;
+        }
+        struct store_change_list paths;
+        store_change_list_init(&paths);
+        store_session_ephemerals(sequencer->tree, request->session_id, get.prefix_path, &paths);
+        struct jute_bytes *items = calloc(paths.count ? paths.count : 1, sizeof(*items));
+        assert(items != NULL);
+        for (size_t index = 0; index < paths.count; index++) {
+            items[index] = paths.changes[index].path;
+        }
+        struct jute_get_ephemerals_response body = {
+            .ephemerals = {.count = (int32_t)paths.count, .items = items}};
+        frame_begin(out, request->xid, sequencer->last_zxid, ZK_OK);
+        jute_get_ephemerals_response_encode(out, &body);
+        frame_end(out);
+        free(items);
+        store_change_list_free(&paths);
+    }
+    struct shard_message *message = message_new(SHARD_MESSAGE_REPLY);
+    assert(message != NULL);
+    message->connection_id = request->connection_id;
+    message->xid = request->xid;
+    message->opcode = request->opcode;
+    if (!message_take_reply(message, out)) {
+        encode_header_reply(out, request->xid, sequencer->last_zxid, ZK_MARSHALLINGERROR);
+        bool taken = message_take_reply(message, out);
+        assert(taken);
+        (void)taken;
+    }
+    deliver(sequencer, request->shard_index, message);
+}
+
+static void handle_write(struct sequencer *sequencer, const struct core_request *request,
+                         int64_t now_ms, int64_t now_elapsed_ms)
+{
+    if (request->opcode == ZK_OP_SYNC || request->opcode == ZK_OP_GET_EPHEMERALS) {
+        handle_pipeline_read(sequencer, request);
+        return;
+    }
+    /* SessionTrackerImpl.checkSession: an unknown or closing session. */
+    if (!session_tracker_touch(sequencer->sessions, request->session_id, now_elapsed_ms)) {
+        reply_without_txn(sequencer, request, ZK_SESSIONEXPIRED);
+        return;
+    }
+    struct store_txn *txn = &sequencer->txn;
+    jute_writer_reset(&txn->bytes);
+    int64_t zxid = sequencer->last_zxid + 1;
+    int status;
+    int64_t closed_session_id = 0;
+    if (request->opcode == ZK_OP_CLOSE_SESSION) {
+        status = store_prepare_close_session(sequencer->tree, txn, request->session_id,
+                                             request->xid, zxid, now_ms);
+        session_tracker_set_closing(sequencer->sessions, request->session_id);
+        closed_session_id = request->session_id;
+    } else {
+        struct store_prepare_input input = {
+            .session_id = request->session_id,
+            .cxid = request->xid,
+            .opcode = request->opcode,
+            .body = jute_bytes_of(request->body, (int32_t)request->body_bytes),
+            .auth = request->auth,
+            .zxid = zxid,
+            .now_ms = now_ms,
+        };
+        status = store_prepare(sequencer->tree, &input, txn);
+    }
+    if (status != ZK_OK) {
+        /* Refused before a transaction was made (ZooKeeper answers these
+         * without logging anything): reply with the error alone. */
+        reply_without_txn(sequencer, request, status);
+        return;
+    }
+    assert(txn->zxid == zxid);
+    struct commit_origin origin = {
+        .has_origin = true,
+        .shard_index = request->shard_index,
+        .connection_id = request->connection_id,
+        .xid = request->xid,
+        .opcode = request->opcode,
+    };
+    commit_and_apply(sequencer, &origin, closed_session_id);
+    if (closed_session_id != 0) {
+        session_tracker_remove(sequencer->sessions, closed_session_id);
+        owner_clear(sequencer, closed_session_id);
+    }
+}
+
+static void send_connected(struct sequencer *sequencer, const struct core_request *request,
+                           bool valid, int64_t session_id)
+{
+    struct shard_message *message = message_new(SHARD_MESSAGE_CONNECTED);
+    assert(message != NULL);
+    message->connection_id = request->connection_id;
+    message->session_valid = valid;
+    if (valid) {
+        message->session_id = session_id;
+        message->timeout_ms = request->timeout_ms;
+        zk_session_password(session_id, message->password);
+    }
+    deliver(sequencer, request->shard_index, message);
+}
+
+static void handle_connect(struct sequencer *sequencer, const struct core_request *request,
+                           int64_t now_ms, int64_t now_elapsed_ms)
+{
+    if (request->session_id != 0) {
+        /* Reconnect: the shard checked the password already. ZooKeeper closes
+         * any other connection of the session, then revalidates it. */
+        struct session_owner *owner = owner_find(sequencer, request->session_id);
+        if (owner && !(owner->shard_index == request->shard_index &&
+                       owner->connection_id == request->connection_id)) {
+            struct shard_message *close = message_new(SHARD_MESSAGE_CLOSE_CONNECTION);
+            assert(close != NULL);
+            close->connection_id = owner->connection_id;
+            close->session_id = request->session_id;
+            deliver(sequencer, owner->shard_index, close);
+            owner_clear(sequencer, request->session_id);
+        }
+        bool valid = session_tracker_revalidate(sequencer->sessions, request->session_id,
+                                                request->timeout_ms, now_elapsed_ms);
+        if (valid) {
+            owner_set(sequencer, request->session_id, request->shard_index,
+                      request->connection_id);
+        }
+        send_connected(sequencer, request, valid, request->session_id);
+        return;
+    }
+    int64_t session_id = session_tracker_create_session(sequencer->sessions, request->timeout_ms,
+                                                        now_elapsed_ms);
+    if (session_id == 0) {
+        /* sessions_max reached: refuse as an invalid session would be. */
+        send_connected(sequencer, request, false, 0);
+        return;
+    }
+    struct store_txn *txn = &sequencer->txn;
+    jute_writer_reset(&txn->bytes);
+    int status = store_prepare_create_session(txn, session_id, request->timeout_ms,
+                                              sequencer->last_zxid + 1, now_ms);
+    assert(status == ZK_OK);
+    (void)status;
+    struct commit_origin origin = {.has_origin = false};
+    commit_and_apply(sequencer, &origin, 0);
+    owner_set(sequencer, session_id, request->shard_index, request->connection_id);
+    send_connected(sequencer, request, true, session_id);
+}
+
+void sequencer_handle(struct sequencer *sequencer, struct core_request *request, int64_t now_ms,
+                      int64_t now_elapsed_ms)
+{
+    switch (request->kind) {
+    case CORE_REQUEST_WRITE:
+        handle_write(sequencer, request, now_ms, now_elapsed_ms);
+        break;
+    case CORE_REQUEST_CONNECT:
+        handle_connect(sequencer, request, now_ms, now_elapsed_ms);
+        break;
+    case CORE_REQUEST_TOUCH:
+        for (size_t index = 0; index < request->session_count; index++) {
+            session_tracker_touch(sequencer->sessions, request->session_ids[index],
+                                  now_elapsed_ms);
+        }
+        break;
+    case CORE_REQUEST_DISCONNECTED: {
+        struct session_owner *owner = owner_find(sequencer, request->session_id);
+        if (owner && owner->shard_index == request->shard_index &&
+            owner->connection_id == request->connection_id) {
+            owner_clear(sequencer, request->session_id);
+        }
+        break;
+    }
+    default:
+        assert(!"unknown core request kind");
+    }
+    core_request_free(request);
+}
+
+/* ---- ticks: session expiry, containers ------------------------------------ */
+
+static void expire_session(struct sequencer *sequencer, int64_t session_id, int64_t now_ms)
+{
+    session_tracker_set_closing(sequencer->sessions, session_id);
+    struct store_txn *txn = &sequencer->txn;
+    jute_writer_reset(&txn->bytes);
+    int status = store_prepare_close_session(sequencer->tree, txn, session_id, 0,
+                                             sequencer->last_zxid + 1, now_ms);
+    assert(status == ZK_OK);
+    (void)status;
+    struct commit_origin origin = {.has_origin = false};
+    commit_and_apply(sequencer, &origin, session_id);
+    session_tracker_remove(sequencer->sessions, session_id);
+    owner_clear(sequencer, session_id);
+}
+
+static void remove_containers(struct sequencer *sequencer, int64_t now_ms)
+{
+    struct store_change_list due;
+    store_change_list_init(&due);
+    size_t limit = (size_t)sequencer->config.container_max_per_minute;
+    if (limit == 0 || limit > SEQUENCER_CONTAINERS_PER_CHECK_MAX) {
+        limit = SEQUENCER_CONTAINERS_PER_CHECK_MAX;
+    }
+    size_t count = store_collect_expired_containers(sequencer->tree, now_ms, &due, limit);
+    for (size_t index = 0; index < count; index++) {
+        struct store_txn *txn = &sequencer->txn;
+        jute_writer_reset(&txn->bytes);
+        int status = store_prepare_delete_container(sequencer->tree, txn, due.changes[index].path,
+                                                    sequencer->last_zxid + 1, now_ms);
+        if (status != ZK_OK) {
+            continue; /* no longer a candidate: nothing to log */
+        }
+        struct commit_origin origin = {.has_origin = false};
+        commit_and_apply(sequencer, &origin, 0);
+    }
+    store_change_list_free(&due);
+}
+
+int64_t sequencer_tick(struct sequencer *sequencer, int64_t now_ms, int64_t now_elapsed_ms)
+{
+    int64_t expired[SEQUENCER_EXPIRED_PER_TICK_MAX];
+    size_t count = session_tracker_expired(sequencer->sessions, now_elapsed_ms, expired,
+                                           SEQUENCER_EXPIRED_PER_TICK_MAX);
+    for (size_t index = 0; index < count; index++) {
+        expire_session(sequencer, expired[index], now_ms);
+    }
+    if (now_elapsed_ms >= sequencer->next_container_check_ms) {
+        remove_containers(sequencer, now_ms);
+        sequencer->next_container_check_ms =
+            now_elapsed_ms + sequencer->config.container_check_interval_ms;
+    }
+    int64_t until_next_ms = session_tracker_next_expiry_ms(sequencer->sessions, now_elapsed_ms);
+    int64_t until_containers_ms = sequencer->next_container_check_ms - now_elapsed_ms;
+    if (until_containers_ms < until_next_ms) {
+        until_next_ms = until_containers_ms;
+    }
+    return until_next_ms < 0 ? 0 : until_next_ms;
+}
+
+void sequencer_end_batch(struct sequencer *sequencer)
+{
+    store_reclaim(sequencer->tree);
+}
+
+void sequencer_counters_get(const struct sequencer *sequencer, struct sequencer_counters *out)
+{
+    out->last_zxid = sequencer->last_zxid;
+    out->session_count = (int64_t)session_tracker_count(sequencer->sessions);
+    out->transactions_committed = sequencer->transactions_committed;
+}
+
+struct sequencer *sequencer_create(struct store_tree *tree, const struct sequencer_config *config,
+                                   const struct sequencer_output *output, int64_t now_elapsed_ms)
+{
+    if (config->shard_count == 0 || config->tick_ms <= 0 || !output->deliver) {
+        return NULL;
+    }
+    struct sequencer *sequencer = calloc(1, sizeof(*sequencer));
+    if (!sequencer) {
+        return NULL;
+    }
+    sequencer->tree = tree;
+    sequencer->config = *config;
+    sequencer->output = *output;
+    sequencer->sessions = session_tracker_create(config->server_id, now_elapsed_ms,
+                                                 config->tick_ms, config->sessions_max);
+    sequencer->owner_slots = OWNER_TABLE_MIN_SLOTS;
+    sequencer->owners = calloc(sequencer->owner_slots, sizeof(*sequencer->owners));
+    if (!sequencer->sessions || !sequencer->owners) {
+        sequencer_destroy(sequencer);
+        return NULL;
+    }
+    store_txn_init(&sequencer->txn, config->jute_maxbuffer_bytes);
+    store_apply_result_init(&sequencer->result);
+    /* A reply carries at most one znode's data plus its frame. */
+    jute_writer_init(&sequencer->reply, (size_t)config->jute_maxbuffer_bytes + 4096u);
+    sequencer->last_zxid = store_tree_counters(tree)->last_zxid;
+    sequencer->next_container_check_ms = now_elapsed_ms + config->container_check_interval_ms;
+    return sequencer;
+}
+
+void sequencer_destroy(struct sequencer *sequencer)
+{
+    if (!sequencer) {
+        return;
+    }
+    if (sequencer->sessions) {
+        session_tracker_destroy(sequencer->sessions);
+        store_txn_free(&sequencer->txn);
+        store_apply_result_free(&sequencer->result);
+        jute_writer_free(&sequencer->reply);
+    }
+    free(sequencer->owners);
+    free(sequencer);
+}
+
+/* ---- pipeline.h helpers ---------------------------------------------------- */
+
+void commit_record_release(struct commit_record *commit)
+{
+    if (!commit) {
+        return;
+    }
+    int32_t before = atomic_fetch_sub_explicit(&commit->references, 1, memory_order_acq_rel);
+    assert(before > 0);
+    if (before == 1) {
+        store_change_list_free(&commit->changes);
+        free(commit);
+    }
+}
+
+void shard_message_free(struct shard_message *message)
+{
+    if (!message) {
+        return;
+    }
+    commit_record_release(message->commit);
+    free(message->reply_bytes);
+    free(message);
+}
+
+void core_request_free(struct core_request *request)
+{
+    if (!request) {
+        return;
+    }
+    free(request->auth);
+    free(request->body);
+    free(request->session_ids);
+    free(request);
+}
+
+struct store_auth *store_auth_copy(const struct store_auth *auth)
+{
+    size_t bytes = sizeof(*auth) + (size_t)auth->id_count * sizeof(auth->ids[0]);
+    for (int32_t index = 0; index < auth->id_count; index++) {
+        bytes += (size_t)(auth->ids[index].scheme.len > 0 ? auth->ids[index].scheme.len : 0);
+        bytes += (size_t)(auth->ids[index].id.len > 0 ? auth->ids[index].id.len : 0);
+    }
+    struct store_auth *copy = malloc(bytes);
+    if (!copy) {
+        return NULL;
+    }
+    copy->is_super = auth->is_super;
+    copy->id_count = auth->id_count;
+    uint8_t *cursor = (uint8_t *)&copy->ids[auth->id_count];
+    for (int32_t index = 0; index < auth->id_count; index++) {
+        const struct store_auth_id *from = &auth->ids[index];
+        struct store_auth_id *to = &copy->ids[index];
+        *to = *from;
+        if (from->scheme.len > 0) {
+            memcpy(cursor, from->scheme.ptr, (size_t)from->scheme.len);
+            to->scheme.ptr = cursor;
+            cursor += from->scheme.len;
+        }
+        if (from->id.len > 0) {
+            memcpy(cursor, from->id.ptr, (size_t)from->id.len);
+            to->id.ptr = cursor;
+            cursor += from->id.len;
+        }
+    }
+    return copy;
+}

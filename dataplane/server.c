@@ -1,0 +1,487 @@
+#include "dataplane/server.h"
+
+#include <assert.h>
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dataplane/core.h"
+#include "dataplane/fourlw.h"
+#include "dataplane/log.h"
+#include "dataplane/shard.h"
+#include "dataplane/watch.h"
+
+/* Client addresses tracked for maxClientCnxns; beyond it new addresses are
+ * not limited (logged once). */
+#define SERVER_IP_TABLE_SLOTS 4096u
+/* Watches per shard. */
+#define SERVER_WATCHES_PER_SHARD_MAX (16u << 20)
+/* Connections per shard (file descriptors are the real bound). */
+#define SERVER_CONNECTIONS_PER_SHARD_MAX 65536u
+#define SERVER_CONNECTION_PENDING_MAX 1000u
+#define SERVER_SEND_BUFFER_BYTES_MAX (64u << 20)
+/* NIOServerCnxnFactory's zookeeper.nio.sessionlessCnxnTimeout default. */
+#define SERVER_SESSIONLESS_TIMEOUT_MS 10000u
+#define SERVER_SESSIONS_MAX (1u << 22)
+#define SERVER_FOURLW_CONNECTIONS_MAX 65536u
+
+struct ip_count {
+    char address[64];
+    int32_t count;
+};
+
+struct server {
+    struct cheetah_config config;
+    struct store_tree *tree;
+    struct shard **shards;
+    uint32_t shard_count;
+    struct core *core;
+    pthread_t *shard_threads;
+    pthread_t core_thread;
+    _Atomic bool stop_requested;
+    int stop_pipe[2];
+    pthread_mutex_t ip_lock;
+    struct ip_count *ip_counts;
+    int64_t started_elapsed_ms;
+};
+
+static int64_t elapsed_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+/* ---- maxClientCnxns ----------------------------------------------------------- */
+
+static size_t ip_hash(const char *address)
+{
+    uint64_t hash = 1469598103934665603ull;
+    for (const char *at = address; *at; at++) {
+        hash = (hash ^ (uint8_t)*at) * 1099511628211ull;
+    }
+    return (size_t)hash & (SERVER_IP_TABLE_SLOTS - 1);
+}
+
+static struct ip_count *ip_slot(struct server *server, const char *address, bool create)
+{
+    size_t slot = ip_hash(address);
+    for (size_t probe = 0; probe < SERVER_IP_TABLE_SLOTS; probe++) {
+        struct ip_count *entry = &server->ip_counts[slot];
+        if (strcmp(entry->address, address) == 0) {
+            return entry;
+        }
+        if (entry->address[0] == '\0') {
+            if (!create) {
+                return NULL;
+            }
+            snprintf(entry->address, sizeof(entry->address), "%s", address);
+            return entry;
+        }
+        slot = (slot + 1) & (SERVER_IP_TABLE_SLOTS - 1);
+    }
+    return NULL;
+}
+
+bool server_ip_acquire(struct server *server, const char *address)
+{
+    int32_t limit = server->config.max_client_cnxns;
+    if (limit <= 0) {
+        return true; /* 0 = no limit, as ZooKeeper */
+    }
+    pthread_mutex_lock(&server->ip_lock);
+    struct ip_count *entry = ip_slot(server, address, true);
+    bool allowed = true;
+    if (entry) {
+        if (entry->count >= limit) {
+            allowed = false;
+        } else {
+            entry->count++;
+        }
+    }
+    pthread_mutex_unlock(&server->ip_lock);
+    return allowed;
+}
+
+void server_ip_release(struct server *server, const char *address)
+{
+    if (server->config.max_client_cnxns <= 0) {
+        return;
+    }
+    pthread_mutex_lock(&server->ip_lock);
+    struct ip_count *entry = ip_slot(server, address, false);
+    if (entry && entry->count > 0) {
+        entry->count--;
+    }
+    pthread_mutex_unlock(&server->ip_lock);
+}
+
+void server_wake_core(struct server *server)
+{
+    core_wake(server->core);
+}
+
+/* ---- four-letter words ---------------------------------------------------------- */
+
+static int64_t directory_bytes(const char *directory)
+{
+    char path[CONFIG_PATH_BYTES_MAX + 16];
+    snprintf(path, sizeof(path), "%s/version-2", directory);
+    DIR *dir = opendir(path);
+    if (!dir) {
+        return 0;
+    }
+    int64_t total = 0;
+    struct dirent *entry;
+    while ((entry = readdir(dir)) != NULL) {
+        char file[sizeof(path) + 256];
+        snprintf(file, sizeof(file), "%s/%s", path, entry->d_name);
+        struct stat info;
+        if (stat(file, &info) == 0 && S_ISREG(info.st_mode)) {
+            total += info.st_size;
+        }
+    }
+    closedir(dir);
+    return total;
+}
+
+static int64_t open_file_descriptors(void)
+{
+    DIR *dir = opendir("/proc/self/fd");
+    if (!dir) {
+        return -1;
+    }
+    int64_t count = 0;
+    struct dirent *entry;
+    while ((entry = readdir(dir)) != NULL) {
+        count += entry->d_name[0] != '.';
+    }
+    closedir(dir);
+    return count - 1; /* the descriptor opendir itself holds */
+}
+
+static void gather_server_info(struct server *server, struct fourlw_server_info *info)
+{
+    memset(info, 0, sizeof(*info));
+    info->server_state = "standalone";
+    info->last_processed_zxid = core_last_zxid(server->core);
+    const struct store_counters *tree = store_tree_counters(server->tree);
+    info->node_count = atomic_load(&tree->node_count);
+    info->ephemerals_count = atomic_load(&tree->ephemeral_count);
+    info->approximate_data_size = atomic_load(&tree->approximate_data_bytes);
+    int64_t min_ms = -1;
+    for (uint32_t index = 0; index < server->shard_count; index++) {
+        const struct shard_counters *counters = shard_counters(server->shards[index]);
+        info->packets_received += atomic_load(&counters->packets_received);
+        info->packets_sent += atomic_load(&counters->packets_sent);
+        info->outstanding_requests += atomic_load(&counters->outstanding_requests);
+        info->alive_connections += (int32_t)atomic_load(&counters->connections);
+        info->watch_count += atomic_load(&counters->watch_count);
+        info->latency.count += atomic_load(&counters->latency_count);
+        info->latency.total_ms += atomic_load(&counters->latency_total_ms);
+        int64_t shard_min = atomic_load(&counters->latency_min_ms);
+        if (shard_min >= 0 && (min_ms < 0 || shard_min < min_ms)) {
+            min_ms = shard_min;
+        }
+        int64_t shard_max = atomic_load(&counters->latency_max_ms);
+        if (shard_max > info->latency.max_ms) {
+            info->latency.max_ms = shard_max;
+        }
+    }
+    info->latency.min_ms = min_ms < 0 ? 0 : min_ms;
+    info->open_file_descriptor_count = open_file_descriptors();
+    struct rlimit limit;
+    info->max_file_descriptor_count =
+        getrlimit(RLIMIT_NOFILE, &limit) == 0 ? (int64_t)limit.rlim_cur : -1;
+    info->uptime_ms = elapsed_ms() - server->started_elapsed_ms;
+    info->global_sessions = core_session_count(server->core);
+    info->last_client_response_size = -1;
+    info->min_client_response_size = -1;
+    info->max_client_response_size = -1;
+}
+
+void server_four_letter_word(struct server *server, struct shard *shard, const uint8_t word[4],
+                             struct jute_writer *out)
+{
+    int command = fourlw_lookup(word);
+    assert(command >= 0);
+    if (command == FOURLW_TELNET_CLOSE) {
+        return; /* ZooKeeper closes without a reply */
+    }
+    if (!config_4lw_allowed(&server->config, word)) {
+        fourlw_write_not_whitelisted(out, (enum fourlw_command)command);
+        return;
+    }
+    struct fourlw_server_info info;
+    struct fourlw_connection_info *connections = NULL;
+    size_t connection_count = 0;
+    switch (command) {
+    case FOURLW_RUOK:
+        fourlw_write_ruok(out);
+        break;
+    case FOURLW_ISRO:
+        fourlw_write_isro(out, false);
+        break;
+    case FOURLW_SRVR:
+        gather_server_info(server, &info);
+        info.watch_count = shard_watch_total(shard);
+        fourlw_write_srvr(out, &info);
+        break;
+    case FOURLW_MNTR:
+        gather_server_info(server, &info);
+        info.watch_count = shard_watch_total(shard);
+        fourlw_write_mntr(out, &info);
+        break;
+    case FOURLW_STAT:
+    case FOURLW_CONS:
+        connections = calloc(SERVER_FOURLW_CONNECTIONS_MAX, sizeof(*connections));
+        if (!connections) {
+            break;
+        }
+        connection_count = shard_connection_infos(shard, connections, SERVER_FOURLW_CONNECTIONS_MAX);
+        if (command == FOURLW_STAT) {
+            gather_server_info(server, &info);
+            fourlw_write_stat(out, &info, connections, connection_count);
+        } else {
+            fourlw_write_cons(out, connections, connection_count);
+        }
+        free(connections);
+        break;
+    case FOURLW_CRST:
+        shard_reset_connection_stats(shard);
+        fourlw_write_crst(out);
+        break;
+    case FOURLW_SRST:
+        for (uint32_t index = 0; index < server->shard_count; index++) {
+            shard_counters_reset(server->shards[index]);
+        }
+        fourlw_write_srst(out);
+        break;
+    case FOURLW_DIRS:
+        fourlw_write_dirs(out, directory_bytes(server->config.data_dir),
+                          directory_bytes(server->config.data_log_dir));
+        break;
+    case FOURLW_CONF: {
+        struct config_conf_runtime runtime = {
+            .data_dir_size_bytes = directory_bytes(server->config.data_dir),
+            .log_dir_size_bytes = directory_bytes(server->config.data_log_dir),
+        };
+        fourlw_write_conf(out, &server->config, &runtime);
+        break;
+    }
+    case FOURLW_ENVI: {
+        struct fourlw_environment environment;
+        char storage[4096];
+        fourlw_environment_collect(&environment, storage, sizeof(storage));
+        fourlw_write_envi(out, &environment);
+        break;
+    }
+    case FOURLW_WCHS:
+    case FOURLW_WCHC:
+    case FOURLW_WCHP:
+        shard_write_watches(shard, command, out);
+        break;
+    case FOURLW_DUMP:
+        shard_write_dump(shard, out);
+        break;
+    case FOURLW_GTMK:
+        fourlw_write_gtmk(out, 0);
+        break;
+    default:
+        /* stmk, hash: ZooKeeper 3.8 answers these only in forms Cheetah does
+         * not have yet (trace masks, digests). */
+        jute_write_raw(out, "This ZooKeeper instance is not currently serving requests\n", 59);
+        break;
+    }
+}
+
+/* ---- threads --------------------------------------------------------------------- */
+
+static void *shard_thread_main(void *argument)
+{
+    struct shard *shard = argument;
+    shard_run(shard);
+    return NULL;
+}
+
+static void *core_thread_main(void *argument)
+{
+    core_run(argument);
+    return NULL;
+}
+
+static bool make_data_dir(const char *path, char *error, size_t error_bytes)
+{
+    struct stat info;
+    if (stat(path, &info) == 0) {
+        if (!S_ISDIR(info.st_mode)) {
+            snprintf(error, error_bytes, "dataDir %s exists and is not a directory", path);
+            return false;
+        }
+        return true;
+    }
+    if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+        snprintf(error, error_bytes, "cannot create dataDir %s: %s (check the path and its "
+                 "permissions)", path, strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+struct server *server_create(const struct cheetah_config *config, char *error, size_t error_bytes)
+{
+    struct server *server = calloc(1, sizeof(*server));
+    if (!server) {
+        snprintf(error, error_bytes, "out of memory");
+        return NULL;
+    }
+    server->config = *config;
+    server->started_elapsed_ms = elapsed_ms();
+    server->stop_pipe[0] = server->stop_pipe[1] = -1;
+    pthread_mutex_init(&server->ip_lock, NULL);
+    server->ip_counts = calloc(SERVER_IP_TABLE_SLOTS, sizeof(*server->ip_counts));
+    if (!server->ip_counts || !make_data_dir(config->data_dir, error, error_bytes) ||
+        !make_data_dir(config->data_log_dir, error, error_bytes)) {
+        if (!server->ip_counts) {
+            snprintf(error, error_bytes, "out of memory");
+        }
+        server_destroy(server);
+        return NULL;
+    }
+    struct store_config store_config = {
+        .extended_types_enabled = config->extended_types_enabled,
+        .skip_acl = config->skip_acl,
+        .jute_maxbuffer_bytes = config->jute_maxbuffer_bytes,
+        .config_node_text = "",
+    };
+    server->tree = store_tree_create(&store_config);
+    server->shard_count = config->shards;
+    server->shards = calloc(server->shard_count, sizeof(*server->shards));
+    server->shard_threads = calloc(server->shard_count, sizeof(*server->shard_threads));
+    if (!server->tree || !server->shards || !server->shard_threads) {
+        snprintf(error, error_bytes, "out of memory");
+        server_destroy(server);
+        return NULL;
+    }
+    struct shard_settings settings = {
+        .listen_address = server->config.client_port_address,
+        .listen_port = config->client_port,
+        .tick_ms = config->tick_time_ms,
+        .min_session_timeout_ms = config->min_session_timeout_ms,
+        .max_session_timeout_ms = config->max_session_timeout_ms,
+        .jute_maxbuffer_bytes = config->jute_maxbuffer_bytes,
+        .connections_max = SERVER_CONNECTIONS_PER_SHARD_MAX,
+        .connection_pending_max = SERVER_CONNECTION_PENDING_MAX,
+        .send_buffer_bytes_max = SERVER_SEND_BUFFER_BYTES_MAX,
+        .sessionless_timeout_ms = SERVER_SESSIONLESS_TIMEOUT_MS,
+        .watches_max = SERVER_WATCHES_PER_SHARD_MAX,
+        .super_digest = server->config.super_digest[0] ? server->config.super_digest : NULL,
+        .skip_acl = config->skip_acl,
+    };
+    for (uint32_t index = 0; index < server->shard_count; index++) {
+        server->shards[index] = shard_create(server, index, &settings, server->tree, error,
+                                             error_bytes);
+        if (!server->shards[index]) {
+            server_destroy(server);
+            return NULL;
+        }
+    }
+    struct sequencer_config sequencer_config = {
+        .server_id = 0,
+        .tick_ms = config->tick_time_ms,
+        .shard_count = server->shard_count,
+        .jute_maxbuffer_bytes = config->jute_maxbuffer_bytes,
+        .container_check_interval_ms = config->container_check_interval_ms,
+        .container_max_per_minute = (int32_t)config->container_max_per_minute,
+        .sessions_max = SERVER_SESSIONS_MAX,
+    };
+    server->core = core_create(server->tree, &sequencer_config, server->shards,
+                               server->shard_count);
+    if (!server->core || pipe(server->stop_pipe) != 0) {
+        snprintf(error, error_bytes, "cannot start the consensus core: %s", strerror(errno));
+        server_destroy(server);
+        return NULL;
+    }
+    return server;
+}
+
+int server_run(struct server *server)
+{
+    if (pthread_create(&server->core_thread, NULL, core_thread_main, server->core) != 0) {
+        log_error("cannot start the consensus core thread: %s", strerror(errno));
+        return 1;
+    }
+    uint32_t started = 0;
+    for (; started < server->shard_count; started++) {
+        if (pthread_create(&server->shard_threads[started], NULL, shard_thread_main,
+                           server->shards[started]) != 0) {
+            log_error("cannot start shard thread %u: %s", started, strerror(errno));
+            break;
+        }
+    }
+    log_info("serving ZooKeeper clients on %s:%u with %u shard(s); data in %s (in memory only: "
+             "durable logging is not implemented yet)",
+             server->config.client_port_address, server->config.client_port, server->shard_count,
+             server->config.data_dir);
+    if (started == server->shard_count) {
+        /* Wait for server_request_stop (a signal handler writes the pipe). */
+        char byte;
+        while (!atomic_load(&server->stop_requested)) {
+            ssize_t got = read(server->stop_pipe[0], &byte, 1);
+            if (got < 0 && errno != EINTR) {
+                break;
+            }
+        }
+    }
+    log_info("shutting down");
+    for (uint32_t index = 0; index < started; index++) {
+        shard_stop(server->shards[index]);
+    }
+    for (uint32_t index = 0; index < started; index++) {
+        pthread_join(server->shard_threads[index], NULL);
+    }
+    core_stop(server->core);
+    pthread_join(server->core_thread, NULL);
+    return started == server->shard_count ? 0 : 1;
+}
+
+void server_request_stop(struct server *server)
+{
+    atomic_store(&server->stop_requested, true);
+    char byte = 1;
+    ssize_t written = write(server->stop_pipe[1], &byte, 1);
+    (void)written;
+}
+
+void server_destroy(struct server *server)
+{
+    if (!server) {
+        return;
+    }
+    core_destroy(server->core);
+    for (uint32_t index = 0; server->shards && index < server->shard_count; index++) {
+        shard_destroy(server->shards[index]);
+    }
+    free(server->shards);
+    free(server->shard_threads);
+    if (server->tree) {
+        store_tree_destroy(server->tree);
+    }
+    free(server->ip_counts);
+    pthread_mutex_destroy(&server->ip_lock);
+    for (int index = 0; index < 2; index++) {
+        if (server->stop_pipe[index] >= 0) {
+            close(server->stop_pipe[index]);
+        }
+    }
+    free(server);
+}
