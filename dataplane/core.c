@@ -12,6 +12,7 @@
 
 #include "dataplane/log.h"
 #include "dataplane/shard.h"
+#include "dataplane/test_hooks.h"
 
 /* Requests taken from one shard per turn, so one busy shard cannot starve
  * the others. */
@@ -65,6 +66,10 @@ static void deliver_to_shard(void *context, uint32_t shard_index, struct shard_m
     struct core *core = context;
     struct delivery_backlog *backlog = &core->backlogs[shard_index];
     backlog->needs_wake = true;
+    uint32_t delay_us = test_hooks_get()->commit_delivery_delay_us;
+    if (delay_us > 0 && message->kind == SHARD_MESSAGE_COMMIT && shard_index == 0) {
+        usleep(delay_us);
+    }
     /* Order per shard is commit order: once anything waits in the backlog,
      * everything after it waits too. */
     if (backlog->count == 0 && shard_deliver(core->shards[shard_index], message)) {

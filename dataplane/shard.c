@@ -29,6 +29,7 @@
 #include "dataplane/log.h"
 #include "dataplane/ring.h"
 #include "dataplane/server.h"
+#include "dataplane/test_hooks.h"
 #include "dataplane/transport.h"
 #include "dataplane/watch.h"
 #include "jute/frame.h"
@@ -134,6 +135,7 @@ struct shard {
     size_t overflow_count;
     size_t overflow_capacity;
     int64_t processed_zxid;
+    bool skip_watch_catch_up; /* test hook: see test_hooks.h */
     _Atomic bool stop_requested;
     /* Connections by slot; an id is (generation << 32 | slot). */
     struct connection **slots;
@@ -487,6 +489,9 @@ static size_t process_inbound(struct shard *shard, size_t budget)
  * node version of that zxid. */
 static void shard_catch_up(struct shard *shard, int64_t zxid)
 {
+    if (shard->skip_watch_catch_up) {
+        return;
+    }
     int64_t deadline_ms = 0;
     while (shard->processed_zxid < zxid) {
         struct shard_message *message = spsc_ring_pop(&shard->inbound);
@@ -1689,6 +1694,7 @@ struct shard *shard_create(struct server *server, uint32_t shard_index,
     shard->index = shard_index;
     shard->settings = *settings;
     shard->tree = tree;
+    shard->skip_watch_catch_up = test_hooks_get()->skip_watch_catch_up;
     shard->slot_count = settings->connections_max;
     shard->slots = calloc(shard->slot_count, sizeof(*shard->slots));
     shard->generations = calloc(shard->slot_count, sizeof(*shard->generations));
