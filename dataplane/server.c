@@ -13,6 +13,9 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "dataplane/core.h"
 #include "dataplane/fourlw.h"
@@ -296,10 +299,11 @@ void server_four_letter_word(struct server *server, struct shard *shard, const u
     case FOURLW_GTMK:
         fourlw_write_gtmk(out, 0);
         break;
+    case FOURLW_HASH:
+        break; /* no tree digests yet: an empty reply, as ZooKeeper without digests */
     default:
-        /* stmk, hash: ZooKeeper 3.8 answers these only in forms Cheetah does
-         * not have yet (trace masks, digests). */
-        jute_write_raw(out, "This ZooKeeper instance is not currently serving requests\n", 59);
+        /* stmk: trace masks are not kept; answer with the (unchanged) mask 0. */
+        fourlw_write_gtmk(out, 0);
         break;
     }
 }
@@ -337,6 +341,50 @@ static bool make_data_dir(const char *path, char *error, size_t error_bytes)
     return true;
 }
 
+/* The shards' listeners share the port with SO_REUSEPORT, which would also
+ * let a second server (or an old one still running) share it and silently
+ * take half the connections. A plain bind first fails if anything already
+ * listens there, as ZooKeeper's would. */
+static bool check_port_free(const char *address, uint16_t port, char *error, size_t error_bytes)
+{
+    struct sockaddr_storage storage;
+    memset(&storage, 0, sizeof(storage));
+    socklen_t length;
+    int family;
+    struct sockaddr_in *ipv4 = (struct sockaddr_in *)&storage;
+    struct sockaddr_in6 *ipv6 = (struct sockaddr_in6 *)&storage;
+    if (inet_pton(AF_INET, address, &ipv4->sin_addr) == 1) {
+        family = AF_INET;
+        ipv4->sin_family = AF_INET;
+        ipv4->sin_port = htons(port);
+        length = sizeof(*ipv4);
+    } else if (inet_pton(AF_INET6, address, &ipv6->sin6_addr) == 1) {
+        family = AF_INET6;
+        ipv6->sin6_family = AF_INET6;
+        ipv6->sin6_port = htons(port);
+        length = sizeof(*ipv6);
+    } else {
+        snprintf(error, error_bytes, "clientPortAddress %s is not a numeric IPv4 or IPv6 address",
+                 address);
+        return false;
+    }
+    int probe = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (probe < 0) {
+        snprintf(error, error_bytes, "cannot create a socket: %s", strerror(errno));
+        return false;
+    }
+    int one = 1;
+    setsockopt(probe, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    bool free_port = bind(probe, (struct sockaddr *)&storage, length) == 0;
+    if (!free_port) {
+        snprintf(error, error_bytes,
+                 "cannot listen on %s:%u: %s (is another ZooKeeper or Cheetah running there? "
+                 "stop it or change clientPort)", address, port, strerror(errno));
+    }
+    close(probe);
+    return free_port;
+}
+
 struct server *server_create(const struct cheetah_config *config, char *error, size_t error_bytes)
 {
     struct server *server = calloc(1, sizeof(*server));
@@ -363,6 +411,11 @@ struct server *server_create(const struct cheetah_config *config, char *error, s
         .jute_maxbuffer_bytes = config->jute_maxbuffer_bytes,
         .config_node_text = "",
     };
+    if (!check_port_free(config->client_port_address, config->client_port, error,
+                         error_bytes)) {
+        server_destroy(server);
+        return NULL;
+    }
     server->tree = store_tree_create(&store_config);
     server->shard_count = config->shards;
     server->shards = calloc(server->shard_count, sizeof(*server->shards));
@@ -396,7 +449,9 @@ struct server *server_create(const struct cheetah_config *config, char *error, s
         }
     }
     struct sequencer_config sequencer_config = {
-        .server_id = 0,
+        /* Standalone ZooKeeper makes session ids with server id 1
+         * (ZooKeeperServer.createSessionTrackerServerId). */
+        .server_id = 1,
         .tick_ms = config->tick_time_ms,
         .shard_count = server->shard_count,
         .jute_maxbuffer_bytes = config->jute_maxbuffer_bytes,

@@ -149,6 +149,10 @@ struct shard {
     /* Scratch. */
     uint8_t *arena_bytes;
     struct jute_writer reply;
+    /* For frames made while processing inbound messages (watch events,
+     * ConnectResponses): a read's catch-up runs in the middle of building
+     * its reply in `reply`, so these must not share it. */
+    struct jute_writer notify;
     struct shard_counters counters;
 };
 
@@ -295,7 +299,7 @@ void shard_wake(struct shard *shard)
 static void send_watch_event(struct shard *shard, struct connection *connection,
                              int32_t event_type, struct jute_bytes path)
 {
-    struct jute_writer *out = &shard->reply;
+    struct jute_writer *out = &shard->notify;
     /* NIOServerCnxn.process(WatchedEvent): xid -1, zxid -1, err 0. */
     frame_begin(out, ZK_XID_NOTIFICATION, -1, ZK_OK);
     struct jute_watcher_event event = {
@@ -529,7 +533,7 @@ static void send_connect_response(struct shard *shard, struct connection *connec
         .read_only = false,
         .has_read_only = connection->client_sent_read_only,
     };
-    struct jute_writer *out = &shard->reply;
+    struct jute_writer *out = &shard->notify;
     jute_writer_reset(out);
     jute_write_int(out, 0);
     jute_connect_response_encode(out, &response);
@@ -782,6 +786,23 @@ static void encode_acl_list(struct jute_writer *out, const struct store_acl_list
     }
 }
 
+static bool multi_is_read_only(const struct jute_multi_request *multi)
+{
+    for (int32_t index = 0; index < multi->count; index++) {
+        if (multi->ops[index].type != ZK_OP_GET_DATA &&
+            multi->ops[index].type != ZK_OP_GET_CHILDREN) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void encode_multi_end(struct jute_writer *out)
+{
+    struct jute_multi_header end = {.type = -1, .done = true, .err = -1};
+    jute_multi_header_encode(out, &end);
+}
+
 static void encode_multi_read(struct shard *shard, struct connection *connection,
                               const struct jute_multi_request *multi, struct jute_writer *out)
 {
@@ -819,8 +840,7 @@ static void encode_multi_read(struct shard *shard, struct connection *connection
         struct jute_error_response error = {.err = header.err};
         jute_error_response_encode(out, &error);
     }
-    struct jute_multi_header end = {.type = -1, .done = true, .err = -1};
-    jute_multi_header_encode(out, &end);
+    encode_multi_end(out);
 }
 
 /* DataTree.setWatches: fire what changed since relativeZxid, register the rest. */
@@ -981,6 +1001,13 @@ static bool execute_read(struct shard *shard, struct connection *connection,
         break;
     }
     case ZK_OP_MULTI_READ:
+        if (!multi_is_read_only(&request.body.multi)) {
+            /* FinalRequestProcessor fails on the first write op with
+             * MARSHALLINGERROR, after starting an empty MultiResponse. */
+            encode_multi_end(out);
+            status = ZK_MARSHALLINGERROR;
+            break;
+        }
         encode_multi_read(shard, connection, &request.body.multi, out);
         break;
     case ZK_OP_SET_WATCHES: {
@@ -1007,13 +1034,21 @@ static bool execute_read(struct shard *shard, struct connection *connection,
         break;
     }
     case ZK_OP_CHECK_WATCHES:
-        if (!watch_contains(shard->watches, request.body.check_watches.path, connection->id,
+        if (request.body.check_watches.type < ZK_WATCHER_CHILDREN ||
+            request.body.check_watches.type > ZK_WATCHER_ANY) {
+            /* WatcherType.fromInt throws for Persistent(4) and
+             * PersistentRecursive(5) in 3.8: MARSHALLINGERROR. */
+            status = ZK_MARSHALLINGERROR;
+        } else if (!watch_contains(shard->watches, request.body.check_watches.path, connection->id,
                             request.body.check_watches.type)) {
             status = ZK_NOWATCHER;
         }
         break;
     case ZK_OP_REMOVE_WATCHES:
-        if (!watch_remove(shard->watches, request.body.remove_watches.path, connection->id,
+        if (request.body.remove_watches.type < ZK_WATCHER_CHILDREN ||
+            request.body.remove_watches.type > ZK_WATCHER_ANY) {
+            status = ZK_MARSHALLINGERROR;
+        } else if (!watch_remove(shard->watches, request.body.remove_watches.path, connection->id,
                           request.body.remove_watches.type)) {
             status = ZK_NOWATCHER;
         }
@@ -1024,7 +1059,8 @@ static bool execute_read(struct shard *shard, struct connection *connection,
     default:
         assert(!"not a read opcode");
     }
-    if (status != ZK_OK) {
+    bool keeps_body = opcode == ZK_OP_MULTI_READ && status == ZK_MARSHALLINGERROR;
+    if (status != ZK_OK && !keeps_body) {
         out->size = body_offset; /* an error reply has the header alone */
     }
     counter_add(&shard->counters.watch_count, 0);
@@ -1292,9 +1328,11 @@ static void handle_request_frame(struct shard *shard, struct connection *connect
         kind = PENDING_WRITE;
     } else {
         /* ZooKeeperServer.submitRequest: an unknown type is answered with
-         * UNIMPLEMENTED by UnimplementedRequestProcessor. */
+         * UNIMPLEMENTED by UnimplementedRequestProcessor; deleteContainer is
+         * a known type that clients may not send (BADARGUMENTS). */
         struct jute_writer *out = &shard->reply;
-        frame_begin(out, xid, 0, ZK_UNIMPLEMENTED);
+        frame_begin(out, xid, 0,
+                    opcode == ZK_OP_DELETE_CONTAINER ? ZK_BADARGUMENTS : ZK_UNIMPLEMENTED);
         frame_end(out);
         send_bytes(shard, connection, out->data, out->size);
         log_warn("connection from %s:%u sent unknown opcode %d", connection->peer.address,
@@ -1716,6 +1754,7 @@ struct shard *shard_create(struct server *server, uint32_t shard_index,
     }
     shard->free_count = shard->slot_count;
     jute_writer_init(&shard->reply, SHARD_REPLY_BYTES_MAX);
+    jute_writer_init(&shard->notify, SHARD_REPLY_BYTES_MAX);
     atomic_store(&shard->counters.latency_min_ms, -1);
     store_reader_offline(shard->reader);
     struct transport_config transport_config = {
@@ -1766,6 +1805,7 @@ void shard_destroy(struct shard *shard)
         watch_table_destroy(shard->watches);
     }
     jute_writer_free(&shard->reply);
+    jute_writer_free(&shard->notify);
     free(shard->arena_bytes);
     free(shard->slots);
     free(shard->generations);
