@@ -231,7 +231,7 @@ bool sequencer_encode_write_reply(struct jute_writer *out, int32_t xid, int32_t 
 {
     /* FinalRequestProcessor: a failed single request (an ErrorTxn) gets the
      * header alone; a multi always gets its MultiResponse with header err 0. */
-    bool is_multi = opcode == ZK_OP_MULTI;
+    bool is_multi = opcode == ZK_OP_MULTI && result->single.type != ZK_OP_ERROR;
     int32_t header_err = is_multi ? ZK_OK : result->err;
     frame_begin(out, xid, result->zxid, header_err);
     if (!is_multi && result->err != ZK_OK) {

@@ -311,14 +311,27 @@ static void send_watch_event(struct shard *shard, struct connection *connection,
     }
 }
 
+struct watch_emit_context {
+    struct shard *shard;
+    const struct store_acl_list *acl; /* NULL: anyone may read the change */
+};
+
+/* A watcher that may not READ the node (or, for NodeChildrenChanged, its
+ * parent) loses the watch without an event, as ZooKeeper 3.8 with the fix
+ * for CVE-2024-23944 does. */
 static void emit_watch_event(void *context, uint64_t watcher_id, int32_t event_type,
                              struct jute_bytes path)
 {
-    struct shard *shard = context;
-    struct connection *connection = connection_by_id(shard, watcher_id);
-    if (connection) {
-        send_watch_event(shard, connection, event_type, path);
+    struct watch_emit_context *emit = context;
+    struct connection *connection = connection_by_id(emit->shard, watcher_id);
+    if (!connection) {
+        return;
     }
+    if (emit->acl &&
+        store_acl_check(emit->shard->tree, emit->acl, ZK_PERM_READ, connection->auth) != ZK_OK) {
+        return;
+    }
+    send_watch_event(emit->shard, connection, event_type, path);
 }
 
 /* ---- inbound messages (core -> shard) -------------------------------------- */
@@ -444,8 +457,9 @@ static void process_message(struct shard *shard, struct shard_message *message)
         assert(commit->zxid > shard->processed_zxid);
         for (size_t index = 0; index < commit->changes.count; index++) {
             const struct store_change *change = &commit->changes.changes[index];
+            struct watch_emit_context emit = {.shard = shard, .acl = change->acl};
             watch_trigger(shard->watches, change->event_type, change->path, emit_watch_event,
-                          shard);
+                          &emit);
         }
         shard->processed_zxid = commit->zxid;
         if (message->has_reply) {

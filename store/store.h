@@ -114,6 +114,12 @@ struct store_node_view {
      * must have delivered the watch events of every commit up to this zxid
      * before it answers from this view. */
     int64_t version_zxid;
+    /* `stat` is what clients see (DataNode.copyStat: cversion counts child
+     * creations and deletions, container and TTL owners show as 0). The
+     * snapshot stores StatPersisted, whose cversion counts creations only
+     * and whose ephemeralOwner is the raw encoding: */
+    int32_t persisted_cversion;
+    int64_t persisted_ephemeral_owner;
 };
 
 /* Looks up an absolute path (already validated). On success fills *view and
@@ -181,6 +187,11 @@ struct store_prepare_input {
 int store_prepare(struct store_tree *tree, const struct store_prepare_input *input,
                   struct store_txn *txn_out);
 
+/* Forgets the pending changes of prepared transactions not yet applied
+ * (ZooKeeper's outstandingChanges): call when those transactions will never
+ * be applied (leadership lost). store_apply drops the ones it applies. */
+void store_prepare_reset(struct store_tree *tree);
+
 /* Transactions made by the server itself. */
 int store_prepare_create_session(struct store_txn *txn_out, int64_t session_id,
                                  int32_t timeout_ms, int64_t zxid, int64_t now_ms);
@@ -196,6 +207,12 @@ int store_prepare_delete_container(struct store_tree *tree, struct store_txn *tx
 struct store_change {
     int32_t event_type; /* ZK_EVENT_NODE_CREATED / DELETED / DATA_CHANGED / CHILDREN_CHANGED */
     struct jute_bytes path; /* owned by the change list */
+    /* Who may see the event (ZooKeeper 3.8.4's fix for CVE-2024-23944, in
+     * Debian's 3.8.0 too): the ACL of the node that changed (as it was
+     * before a delete), or of the parent for NodeChildrenChanged. NULL when
+     * world:anyone may read it; otherwise a copy owned by the change list,
+     * so a shard can check it long after the tree moved on. */
+    struct store_acl_list *acl;
 };
 
 /* Growable, owned list of changes (one transaction can make many). */

@@ -424,6 +424,15 @@ static void test_delete_errors_in_order(void **state)
                      ZK_BADARGUMENTS);
     assert_int_equal(write_op(fx, SESSION, ZK_OP_DELETE, body_delete(fx, "nope", -1), NULL),
                      ZK_BADARGUMENTS);
+    /* 3.8.0: delete "/" -> -8, "/zookeeper/config" -> -8, "/d/" -> -101 (no
+     * path validation: the parent "/d" is found, the node "/d/" is not) */
+    assert_int_equal(write_op(fx, SESSION, ZK_OP_DELETE, body_delete(fx, "/", -1), NULL),
+                     ZK_BADARGUMENTS);
+    assert_int_equal(write_op(fx, SESSION, ZK_OP_DELETE,
+                              body_delete(fx, "/zookeeper/config", -1), NULL),
+                     ZK_BADARGUMENTS);
+    assert_int_equal(write_op(fx, SESSION, ZK_OP_DELETE, body_delete(fx, "/d/", -1), NULL),
+                     ZK_NONODE);
     /* the parent's DELETE permission is checked before the node exists */
     struct jute_acl no_delete_items[] = {
         {ZK_PERM_ALL & ~ZK_PERM_DELETE, {text("world"), text("anyone")}}};
@@ -544,6 +553,11 @@ static void test_set_acl_and_acl_checks(void **state)
     assert_int_equal(fx->changes.count, 0); /* setACL triggers no watch */
     view = view_of(fx, "/p");
     assert_true(view.acl->ref == 3); /* a client's OPEN_ACL_UNSAFE is interned, not -1 */
+    /* DataTree.setACL releases before it interns: the sole user of a list
+     * setting the same list again gets a fresh ref */
+    assert_int_equal(write_op(fx, SESSION, ZK_OP_SET_ACL, body_set_acl(fx, "/p", &open_acl, 1), user),
+                     ZK_OK);
+    assert_true(view_of(fx, "/p").acl->ref == 4);
     /* ip ACLs match address/bits */
     struct jute_acl ip_items[] = {{ZK_PERM_ALL, {text("ip"), text("127.0.0.0/8")}}};
     struct jute_acl_vector ip_acl = {1, ip_items};
@@ -694,6 +708,9 @@ static void test_multi_ops_see_earlier_ops(void **state)
     assert_int_equal(fx->changes.changes[4].event_type, ZK_EVENT_NODE_DATA_CHANGED);
     assert_int_equal(view_of(fx, "/m/c").stat.mzxid, fx->zxid);
     /* a multi holding a read op fails as a whole (3.8.0: ErrorTxn -5) */
+    /* an empty multi is a MultiTxn with no txns (3.8.0 answers it) */
+    assert_int_equal(write_op(fx, SESSION, ZK_OP_MULTI, body_multi(fx, NULL, 0), NULL), ZK_OK);
+    assert_int_equal(fx->result.multi_count, 0);
     struct jute_multi_op reads[1] = {{.type = ZK_OP_GET_DATA}};
     reads[0].u.get_data = (struct jute_get_data_request){text("/m"), false};
     assert_int_equal(write_op(fx, SESSION, ZK_OP_MULTI, body_multi(fx, reads, 1), NULL),
@@ -821,6 +838,50 @@ static void test_replay_is_idempotent(void **state)
                      ZK_MARSHALLINGERROR);
 }
 
+static void expect_data(struct fixture *fx, const char *path, const char *expected)
+{
+    struct store_node_view view = view_of(fx, path);
+    assert_int_equal(view.data.len, (int)strlen(expected));
+    assert_memory_equal(view.data.ptr, expected, strlen(expected));
+}
+
+static void test_quota_stats_follow_the_subtree(void **state)
+{
+    struct fixture *fx = *state;
+    /* The same sequence on ZooKeeper 3.8.0 gave these stats texts. */
+    assert_int_equal(write_op(fx, SESSION, ZK_OP_CREATE, body_create(fx, "/x", "ab", &open_acl, 0),
+                              NULL), ZK_OK);
+    assert_int_equal(write_op(fx, SESSION, ZK_OP_CREATE,
+                              body_create(fx, "/x/y", "1234", &open_acl, 0), NULL), ZK_OK);
+    create(fx, "/zookeeper/quota/x", 0);
+    assert_int_equal(write_op(fx, SESSION, ZK_OP_CREATE,
+                              body_create(fx, "/zookeeper/quota/x/zookeeper_limits",
+                                          "count=10,bytes=-1", &open_acl, 0), NULL), ZK_OK);
+    assert_int_equal(write_op(fx, SESSION, ZK_OP_CREATE2,
+                              body_create(fx, "/zookeeper/quota/x/zookeeper_stats",
+                                          "count=0,bytes=0", &open_acl, 0), NULL), ZK_OK);
+    assert_int_equal(fx->result.single.stat.data_length, 15); /* taken before the recount */
+    int64_t stats_zxid = fx->zxid;
+    expect_data(fx, "/zookeeper/quota/x/zookeeper_stats", "count=2,bytes=6");
+    assert_int_equal(write_op(fx, SESSION, ZK_OP_CREATE, body_create(fx, "/x/c", "abc", &open_acl, 0),
+                              NULL), ZK_OK);
+    expect_data(fx, "/zookeeper/quota/x/zookeeper_stats", "count=3,bytes=9");
+    assert_int_equal(write_op(fx, SESSION, ZK_OP_SET_DATA, body_set_data(fx, "/x/c", "abcdef", -1),
+                              NULL), ZK_OK);
+    expect_data(fx, "/zookeeper/quota/x/zookeeper_stats", "count=3,bytes=12");
+    assert_int_equal(write_op(fx, SESSION, ZK_OP_DELETE, body_delete(fx, "/x/y", -1), NULL), ZK_OK);
+    expect_data(fx, "/zookeeper/quota/x/zookeeper_stats", "count=2,bytes=8");
+    struct store_node_view view = view_of(fx, "/zookeeper/quota/x/zookeeper_stats");
+    assert_int_equal(view.stat.mzxid, stats_zxid); /* only the data changes */
+    assert_int_equal(view.stat.version, 0);
+    assert_int_equal(write_op(fx, SESSION, ZK_OP_DELETE,
+                              body_delete(fx, "/zookeeper/quota/x/zookeeper_limits", -1), NULL),
+                     ZK_OK);
+    assert_int_equal(write_op(fx, SESSION, ZK_OP_CREATE, body_create(fx, "/x/d", "zz", &open_acl, 0),
+                              NULL), ZK_OK);
+    expect_data(fx, "/zookeeper/quota/x/zookeeper_stats", "count=2,bytes=8");
+}
+
 /* ---- paths and digests ------------------------------------------------------ */
 
 static void test_path_validation(void **state)
@@ -836,6 +897,15 @@ static void test_path_validation(void **state)
         assert_int_equal(store_path_validate(text(bad[i]), false), ZK_BADARGUMENTS);
     }
     assert_int_equal(store_path_validate(text("/a/"), true), ZK_OK);
+    assert_int_equal(store_path_validate(text("/."), true), ZK_OK); /* "/.1" */
+    assert_int_equal(store_path_validate(text("/a//"), true), ZK_BADARGUMENTS);
+    /* ZooKeeper has no path length limit of its own */
+    char *long_path = malloc(6001);
+    long_path[0] = '/';
+    memset(long_path + 1, 'x', 5999);
+    long_path[6000] = '\0';
+    assert_int_equal(store_path_validate(text(long_path), false), ZK_OK);
+    free(long_path);
     const uint8_t with_nul[] = {'/', 'a', 0, 'b'};
     assert_int_equal(store_path_validate(jute_bytes_of(with_nul, 4), false), ZK_BADARGUMENTS);
 }
@@ -876,6 +946,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_close_session_deletes_ephemerals, setup_plain,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_replay_is_idempotent, setup_plain, teardown),
+        cmocka_unit_test_setup_teardown(test_quota_stats_follow_the_subtree, setup_plain,
+                                        teardown),
         cmocka_unit_test(test_path_validation),
         cmocka_unit_test(test_digest_ids),
     };

@@ -26,6 +26,10 @@
 #define READERS 2
 #define READER_ITERATIONS_MAX 50000000
 #define QUIESCENT_EVERY 64
+/* Every round the writer also adds one child under /g, and every
+ * GROW_BURST rounds deletes them all: /g's table grows, fills with
+ * tombstones, shrinks and is rebuilt while readers walk it. */
+#define GROW_BURST 1500
 
 struct shared {
     struct store_tree *tree;
@@ -97,6 +101,26 @@ static void *writer_main(void *argument)
         }
         if (!apply_ok(shared->tree, &writer)) {
             atomic_fetch_add(&shared->writer_failures, 1);
+        }
+        int burst_index = round % GROW_BURST;
+        snprintf(path, sizeof path, "/g/k%d", burst_index);
+        header(&writer, zxid++, ZK_OP_CREATE);
+        struct jute_create_txn grow = {jute_bytes_cstr(path), jute_bytes_cstr("v0"),
+                                       {1, (struct jute_acl *)open_acl_items}, false, -1};
+        jute_create_txn_encode(&writer, &grow);
+        if (!apply_ok(shared->tree, &writer)) {
+            atomic_fetch_add(&shared->writer_failures, 1);
+        }
+        if (burst_index == GROW_BURST - 1) {
+            for (int i = 0; i < GROW_BURST; i++) {
+                snprintf(path, sizeof path, "/g/k%d", (i * 7) % GROW_BURST);
+                header(&writer, zxid++, ZK_OP_DELETE);
+                struct jute_delete_txn shrink = {jute_bytes_cstr(path)};
+                jute_delete_txn_encode(&writer, &shrink);
+                if (!apply_ok(shared->tree, &writer)) {
+                    atomic_fetch_add(&shared->writer_failures, 1);
+                }
+            }
         }
     }
     jute_writer_free(&writer);
@@ -184,6 +208,23 @@ static void *reader_main(void *argument)
                 }
             }
         }
+        if (iteration % 16 == 3) {
+            const struct store_node *grown = NULL;
+            if (store_lookup(shared->tree, jute_bytes_cstr("/g"), &view, &visible, &grown) ==
+                ZK_OK) {
+                struct child_check check = {0};
+                store_children_foreach(grown, check_child, &check);
+                if (check.count > GROW_BURST) {
+                    atomic_fetch_add(&shared->reader_failures, 1);
+                }
+            }
+            snprintf(path, sizeof path, "/g/k%d", (iteration / 16) % GROW_BURST);
+            if (store_lookup(shared->tree, jute_bytes_cstr(path), &view, &visible, NULL) ==
+                    ZK_OK &&
+                !data_matches_version(&view)) {
+                atomic_fetch_add(&shared->reader_failures, 1);
+            }
+        }
         if (iteration % QUIESCENT_EVERY == 0) {
             store_reader_quiescent(shared->tree, reader);
         }
@@ -212,6 +253,11 @@ static void test_writer_and_readers(void **state)
     struct jute_create_txn parent = {jute_bytes_cstr("/c"), jute_bytes_cstr(""),
                                      {1, (struct jute_acl *)open_acl_items}, false, -1};
     jute_create_txn_encode(&writer, &parent);
+    assert_true(apply_ok(shared.tree, &writer));
+    header(&writer, 3, ZK_OP_CREATE);
+    struct jute_create_txn grow_parent = {jute_bytes_cstr("/g"), jute_bytes_cstr(""),
+                                          {1, (struct jute_acl *)open_acl_items}, false, -1};
+    jute_create_txn_encode(&writer, &grow_parent);
     assert_true(apply_ok(shared.tree, &writer));
     jute_writer_free(&writer);
 
