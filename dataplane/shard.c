@@ -1251,16 +1251,17 @@ static bool auth_add_id(struct connection *connection, const char *scheme, const
     if (old->id_count >= SHARD_AUTH_IDS_MAX) {
         return false;
     }
-    struct {
-        struct store_auth auth;
-        struct store_auth_id ids[SHARD_AUTH_IDS_MAX];
-    } scratch;
-    scratch.auth.is_super = old->is_super || is_super;
-    scratch.auth.id_count = old->id_count + 1;
-    memcpy(scratch.ids, old->ids, (size_t)old->id_count * sizeof(old->ids[0]));
-    scratch.ids[old->id_count].scheme = jute_bytes_cstr(scheme);
-    scratch.ids[old->id_count].id = jute_bytes_of(id, (int32_t)id_len);
-    struct store_auth *copy = store_auth_copy(&scratch.auth);
+    /* A flexible array member cannot sit inside another struct (clang
+     * rejects it), so the scratch auth is built in a byte buffer. */
+    _Alignas(max_align_t) uint8_t scratch_bytes[sizeof(struct store_auth) +
+                                                SHARD_AUTH_IDS_MAX * sizeof(struct store_auth_id)];
+    struct store_auth *scratch = (struct store_auth *)scratch_bytes;
+    scratch->is_super = old->is_super || is_super;
+    scratch->id_count = old->id_count + 1;
+    memcpy(scratch->ids, old->ids, (size_t)old->id_count * sizeof(old->ids[0]));
+    scratch->ids[old->id_count].scheme = jute_bytes_cstr(scheme);
+    scratch->ids[old->id_count].id = jute_bytes_of(id, (int32_t)id_len);
+    struct store_auth *copy = store_auth_copy(scratch);
     if (!copy) {
         return false;
     }
@@ -1345,12 +1346,15 @@ static void handle_request_frame(struct shard *shard, struct connection *connect
          * UNIMPLEMENTED by UnimplementedRequestProcessor; deleteContainer is
          * a known type that clients may not send (BADARGUMENTS). */
         struct jute_writer *out = &shard->reply;
-        frame_begin(out, xid, 0,
-                    opcode == ZK_OP_DELETE_CONTAINER ? ZK_BADARGUMENTS : ZK_UNIMPLEMENTED);
+        bool unknown = opcode != ZK_OP_DELETE_CONTAINER;
+        frame_begin(out, xid, unknown ? -1 : 0, unknown ? ZK_UNIMPLEMENTED : ZK_BADARGUMENTS);
         frame_end(out);
         send_bytes(shard, connection, out->data, out->size);
-        log_warn("connection from %s:%u sent unknown opcode %d", connection->peer.address,
-                 connection->peer.port, opcode);
+        if (unknown) {
+            char why[96];
+            snprintf(why, sizeof(why), "it sent unknown opcode %d", opcode);
+            close_bad_input(shard, connection, why);
+        }
         return;
     }
     /* Fast path: a read with nothing queued before it runs straight from
@@ -1469,15 +1473,14 @@ static size_t consume_frames(struct shard *shard, struct connection *connection,
 
 static struct store_auth *auth_for_peer(const struct transport_peer *peer)
 {
-    struct {
-        struct store_auth auth;
-        struct store_auth_id ids[1];
-    } scratch;
-    scratch.auth.is_super = false;
-    scratch.auth.id_count = 1;
-    scratch.ids[0].scheme = jute_bytes_cstr("ip");
-    scratch.ids[0].id = jute_bytes_cstr(peer->address);
-    return store_auth_copy(&scratch.auth);
+    _Alignas(max_align_t) uint8_t scratch_bytes[sizeof(struct store_auth) +
+                                                sizeof(struct store_auth_id)];
+    struct store_auth *scratch = (struct store_auth *)scratch_bytes;
+    scratch->is_super = false;
+    scratch->id_count = 1;
+    scratch->ids[0].scheme = jute_bytes_cstr("ip");
+    scratch->ids[0].id = jute_bytes_cstr(peer->address);
+    return store_auth_copy(scratch);
 }
 
 static void *on_accepted(void *context, struct transport_connection *handle,

@@ -21,7 +21,8 @@ import time
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
-ZOOKEEPER_CLASSPATH = "/etc/zookeeper/conf:/usr/share/java/zookeeper.jar"
+ZOOKEEPER_CLASSPATH = ("/etc/zookeeper/conf:/usr/share/java/zookeeper.jar:"
+                       "/usr/share/java/slf4j-simple.jar")
 
 
 def cheetah_binary():

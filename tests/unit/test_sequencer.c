@@ -99,12 +99,13 @@ static int64_t connect_session(struct fixture *fixture, uint32_t shard, int32_t 
 static void send_write(struct fixture *fixture, uint32_t shard, int64_t session_id, int32_t xid,
                        int32_t opcode, const struct jute_writer *body)
 {
-    struct {
-        struct store_auth auth;
-        struct store_auth_id ids[1];
-    } auth = {.auth = {.is_super = false, .id_count = 1}};
-    auth.ids[0].scheme = jute_bytes_cstr("ip");
-    auth.ids[0].id = jute_bytes_cstr("127.0.0.1");
+    _Alignas(max_align_t) uint8_t auth_bytes[sizeof(struct store_auth) +
+                                             sizeof(struct store_auth_id)];
+    struct store_auth *auth = (struct store_auth *)auth_bytes;
+    auth->is_super = false;
+    auth->id_count = 1;
+    auth->ids[0].scheme = jute_bytes_cstr("ip");
+    auth->ids[0].id = jute_bytes_cstr("127.0.0.1");
     struct core_request *request = calloc(1, sizeof(*request));
     request->kind = CORE_REQUEST_WRITE;
     request->shard_index = shard;
@@ -112,7 +113,7 @@ static void send_write(struct fixture *fixture, uint32_t shard, int64_t session_
     request->session_id = session_id;
     request->xid = xid;
     request->opcode = opcode;
-    request->auth = store_auth_copy(&auth.auth);
+    request->auth = store_auth_copy(auth);
     if (body && body->size > 0) {
         request->body = malloc(body->size);
         memcpy(request->body, body->data, body->size);
