@@ -46,6 +46,7 @@ struct core_request {
     size_t body_bytes;
     /* CONNECT */
     int32_t timeout_ms; /* already negotiated into [min, max] */
+    bool password_valid; /* reconnect: the shard checked the password */
     /* TOUCH */
     int64_t *session_ids; /* owned */
     size_t session_count;

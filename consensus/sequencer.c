@@ -454,6 +454,14 @@ static void handle_write(struct sequencer *sequencer, const struct core_request 
                                              request->xid, zxid, now_ms);
         session_tracker_set_closing(sequencer->sessions, request->session_id);
         closed_session_id = request->session_id;
+    } else if (request->opcode == ZK_OP_DELETE_CONTAINER ||
+               request->opcode == ZK_OP_CREATE_SESSION) {
+        /* Opcodes only the server may issue: PrepRequestProcessor logs an
+         * ErrorTxn for them (deleteContainer: BADARGUMENTS; createSession
+         * after the handshake: its body does not decode). */
+        int32_t err = request->opcode == ZK_OP_DELETE_CONTAINER ? ZK_BADARGUMENTS
+                                                                : ZK_MARSHALLINGERROR;
+        status = store_prepare_error(txn, request->session_id, request->xid, zxid, now_ms, err);
     } else {
         struct store_prepare_input input = {
             .session_id = request->session_id,
@@ -518,7 +526,10 @@ static void handle_connect(struct sequencer *sequencer, const struct core_reques
             deliver(sequencer, owner->shard_index, close);
             owner_clear(sequencer, request->session_id);
         }
-        bool valid = session_tracker_revalidate(sequencer->sessions, request->session_id,
+        /* A wrong password is refused after the old connection closed; the
+         * session itself lives on (ZooKeeperServer.reopenSession). */
+        bool valid = request->password_valid &&
+                     session_tracker_revalidate(sequencer->sessions, request->session_id,
                                                 request->timeout_ms, now_elapsed_ms);
         if (valid) {
             owner_set(sequencer, request->session_id, request->shard_index,

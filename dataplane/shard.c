@@ -603,16 +603,11 @@ static void handle_connect_request(struct shard *shard, struct connection *conne
     if (request.session_id != 0) {
         uint8_t expected[ZK_SESSION_PASSWORD_BYTES];
         zk_session_password(request.session_id, expected);
-        bool password_ok = request.passwd.len == ZK_SESSION_PASSWORD_BYTES &&
-                           memcmp(request.passwd.ptr, expected, sizeof(expected)) == 0;
-        if (!password_ok) {
-            /* ZooKeeperServer.reopenSession: a wrong password is refused with
-             * an invalid ConnectResponse, then the connection closes. */
-            free(core);
-            send_connect_response(shard, connection, false, 0, 0, NULL);
-            close_connection(shard, connection, "it reconnected with a wrong session password");
-            return;
-        }
+        /* ZooKeeperServer.reopenSession: a wrong password is refused with an
+         * invalid ConnectResponse (the core answers), after the session's
+         * current connection has been closed. */
+        core->password_valid = request.passwd.len == ZK_SESSION_PASSWORD_BYTES &&
+                               memcmp(request.passwd.ptr, expected, sizeof(expected)) == 0;
         core->session_id = request.session_id;
     }
     connection->state = CONNECTION_CONNECTING;
@@ -648,6 +643,10 @@ static bool path_is_canonical(struct jute_bytes path)
 static int read_lookup(struct shard *shard, struct jute_bytes path, struct store_node_view *view,
                        const struct store_node **node)
 {
+    if (path.len == 0) {
+        /* DataTree keeps the root under "" as well as "/": reads of "" see it. */
+        path = jute_bytes_cstr("/");
+    }
     if (!path_is_canonical(path)) {
         if (node) {
             *node = NULL;
@@ -688,13 +687,13 @@ static struct jute_stat view_stat(const struct store_node_view *view)
 }
 
 struct children_collector {
-    struct jute_bytes *items;
+    struct store_child_entry *items;
     int32_t count;
     int32_t capacity;
     bool failed;
 };
 
-static void collect_child(void *context, struct jute_bytes name)
+static void collect_child(void *context, struct jute_bytes name, int64_t czxid)
 {
     struct children_collector *collector = context;
     if (collector->failed) {
@@ -702,7 +701,8 @@ static void collect_child(void *context, struct jute_bytes name)
     }
     if (collector->count == collector->capacity) {
         int32_t capacity = collector->capacity ? collector->capacity * 2 : 64;
-        struct jute_bytes *grown = realloc(collector->items, (size_t)capacity * sizeof(*grown));
+        struct store_child_entry *grown =
+            realloc(collector->items, (size_t)capacity * sizeof(*grown));
         if (!grown) {
             collector->failed = true;
             return;
@@ -710,7 +710,17 @@ static void collect_child(void *context, struct jute_bytes name)
         collector->items = grown;
         collector->capacity = capacity;
     }
-    collector->items[collector->count++] = name;
+    collector->items[collector->count].name = name;
+    collector->items[collector->count].czxid = czxid;
+    collector->count++;
+}
+
+static void encode_children(struct jute_writer *out, const struct children_collector *collector)
+{
+    jute_write_int(out, collector->count);
+    for (int32_t index = 0; index < collector->count; index++) {
+        jute_write_bytes(out, collector->items[index].name);
+    }
 }
 
 /* Reads the children of a node consistently with guarantee 4: if the node
@@ -730,7 +740,7 @@ static int read_children(struct shard *shard, struct connection *connection,
     }
     for (int attempt = 0; attempt < SHARD_CHILDREN_RETRIES_MAX; attempt++) {
         collector->count = 0;
-        store_children_foreach(node, collect_child, collector);
+        store_children_foreach_czxid(node, collect_child, collector);
         struct store_node_view after;
         store_node_view_get(node, &after);
         if (after.version_zxid > shard->processed_zxid) {
@@ -745,6 +755,8 @@ static int read_children(struct shard *shard, struct connection *connection,
     if (collector->failed) {
         return ZK_SYSTEMERROR;
     }
+    store_children_sort_java(collector->items, (size_t)collector->count,
+                             store_children_max(node));
     if (watch) {
         watch_add(shard->watches, path, WATCH_KIND_CHILD, connection->id);
     }
@@ -840,9 +852,7 @@ static void encode_multi_read(struct shard *shard, struct connection *connection
                                        &collector);
             if (status == ZK_OK) {
                 jute_multi_header_encode(out, &header);
-                struct jute_get_children_response body = {
-                    .children = {.count = collector.count, .items = collector.items}};
-                jute_get_children_response_encode(out, &body);
+                encode_children(out, &collector);
                 free(collector.items);
                 continue;
             }
@@ -903,13 +913,23 @@ static void set_watches(struct shard *shard, struct connection *connection, int6
     }
 }
 
+/* WhoAmI: each auth id as ClientInfo; a digest id shows only its user
+ * (DigestAuthenticationProvider.getUserName). */
 static void encode_who_am_i(struct connection *connection, struct jute_writer *out)
 {
     const struct store_auth *auth = connection->auth;
     jute_write_int(out, auth->id_count);
     for (int32_t index = 0; index < auth->id_count; index++) {
-        jute_write_bytes(out, auth->ids[index].scheme);
-        jute_write_bytes(out, auth->ids[index].id);
+        struct jute_bytes scheme = auth->ids[index].scheme;
+        struct jute_bytes user = auth->ids[index].id;
+        if (jute_bytes_equal(scheme, jute_bytes_cstr("digest")) && user.len > 0) {
+            const uint8_t *colon = memchr(user.ptr, ':', (size_t)user.len);
+            if (colon) {
+                user.len = (int32_t)(colon - user.ptr);
+            }
+        }
+        jute_write_bytes(out, scheme);
+        jute_write_bytes(out, user);
     }
 }
 
@@ -925,6 +945,9 @@ static bool execute_read(struct shard *shard, struct connection *connection,
     int32_t xid = request.header.xid;
     int32_t opcode = request.header.type;
     struct jute_writer *out = &shard->reply;
+    if (opcode == ZK_OP_PING) {
+        xid = ZK_XID_PING; /* FinalRequestProcessor answers every ping with xid -2 */
+    }
     if (decoded != JUTE_DECODE_OK) {
         /* FinalRequestProcessor answers a body it cannot read with
          * MARSHALLINGERROR. */
@@ -976,10 +999,7 @@ static bool execute_read(struct shard *shard, struct connection *connection,
         struct children_collector collector = {0};
         status = read_children(shard, connection, path, watch, &view, &collector);
         if (status == ZK_OK) {
-            jute_write_int(out, collector.count);
-            for (int32_t index = 0; index < collector.count; index++) {
-                jute_write_bytes(out, collector.items[index]);
-            }
+            encode_children(out, &collector);
             if (is_v2) {
                 struct jute_stat stat = view_stat(&view);
                 jute_stat_encode(out, &stat);
@@ -1039,6 +1059,11 @@ static bool execute_read(struct shard *shard, struct connection *connection,
     }
     case ZK_OP_ADD_WATCH: {
         const struct jute_add_watch_request *add = &request.body.add_watch;
+        if (add->mode != ZK_ADD_WATCH_PERSISTENT &&
+            add->mode != ZK_ADD_WATCH_PERSISTENT_RECURSIVE) {
+            status = ZK_MARSHALLINGERROR; /* AddWatchMode.fromValue throws */
+            break;
+        }
         enum watch_kind kind = add->mode == ZK_ADD_WATCH_PERSISTENT_RECURSIVE
                                    ? WATCH_KIND_PERSISTENT_RECURSIVE
                                    : WATCH_KIND_PERSISTENT;
@@ -1139,6 +1164,8 @@ static bool opcode_is_write(int32_t opcode)
     case ZK_OP_CREATE_TTL:
     case ZK_OP_GET_EPHEMERALS:
     case ZK_OP_CLOSE_SESSION:
+    case ZK_OP_DELETE_CONTAINER: /* refused by the sequencer with an ErrorTxn */
+    case ZK_OP_CREATE_SESSION:   /* likewise, after the handshake */
         return true;
     default:
         return false;
@@ -1328,12 +1355,14 @@ static void handle_request_frame(struct shard *shard, struct connection *connect
         return;
     }
     if (opcode == ZK_OP_SASL) {
-        /* SASL is not configured (no JAAS): ZooKeeper fails the exchange. */
+        /* SASL is not configured (no JAAS): ZooKeeper 3.8 answers with an
+         * empty (null) token and keeps the connection. */
         struct jute_writer *out = &shard->reply;
-        frame_begin(out, xid, 0, ZK_AUTHFAILED);
+        frame_begin(out, xid, 0, ZK_OK);
+        struct jute_set_sasl_response body = {.token = jute_bytes_of(NULL, -1)};
+        jute_set_sasl_response_encode(out, &body);
         frame_end(out);
         send_bytes(shard, connection, out->data, out->size);
-        close_connection(shard, connection, "it asked for SASL, which is not configured");
         return;
     }
     enum pending_kind kind;
@@ -1343,18 +1372,14 @@ static void handle_request_frame(struct shard *shard, struct connection *connect
         kind = PENDING_WRITE;
     } else {
         /* ZooKeeperServer.submitRequest: an unknown type is answered with
-         * UNIMPLEMENTED by UnimplementedRequestProcessor; deleteContainer is
-         * a known type that clients may not send (BADARGUMENTS). */
+         * UNIMPLEMENTED (zxid -1), then the connection closes. */
         struct jute_writer *out = &shard->reply;
-        bool unknown = opcode != ZK_OP_DELETE_CONTAINER;
-        frame_begin(out, xid, unknown ? -1 : 0, unknown ? ZK_UNIMPLEMENTED : ZK_BADARGUMENTS);
+        frame_begin(out, xid, -1, ZK_UNIMPLEMENTED);
         frame_end(out);
         send_bytes(shard, connection, out->data, out->size);
-        if (unknown) {
-            char why[96];
-            snprintf(why, sizeof(why), "it sent unknown opcode %d", opcode);
-            close_bad_input(shard, connection, why);
-        }
+        char why[96];
+        snprintf(why, sizeof(why), "it sent unknown opcode %d", opcode);
+        close_bad_input(shard, connection, why);
         return;
     }
     /* Fast path: a read with nothing queued before it runs straight from

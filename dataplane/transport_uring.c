@@ -4,8 +4,8 @@
  * Operations in flight and their user_data (64 bits):
  *
  *     bits  0..7   op kind (enum uring_op)
- *     bits  8..31  connection slot index (0 for ACCEPT and WAKE)
- *     bits 32..63  slot generation (0 for ACCEPT and WAKE)
+ *     bits  8..31  connection slot index (0 for ACCEPT, ACCEPT_RETRY, WAKE)
+ *     bits 32..63  slot generation (0 for those three)
  *
  * The generation makes a stale completion detectable; it cannot happen by
  * design, because a slot is freed only once every operation that names it
@@ -15,7 +15,9 @@
  *
  *     OPEN --transport_close--> CLOSING (queued bytes still going out)
  *       |                          | all sent: shutdown(SHUT_WR) = FIN
- *       | EOF / error / SEND_FULL  v
+ *       | EOF / error / SEND_FULL  v   (an EOF that arrives while bytes are
+ *       |                          |    held for a paused connection waits
+ *       |                          |    until they have been delivered)
  *       +----------------------> DYING (cancel recv, cancel send if abortive;
  *                                       wait for every completion)
  *                                  | ops_in_flight == 0
@@ -27,6 +29,10 @@
  * caused it: the connection goes on the "attention" list, which run_once
  * processes outside any callback for that connection, so a callback may
  * close the very connection it is dispatching.
+ *
+ * The ring is created disabled (IORING_SETUP_R_DISABLED) and enabled by
+ * the first run_once, so with SINGLE_ISSUER the owning shard thread, not
+ * the thread that called transport_uring_create, is the ring's issuer.
  */
 #include "dataplane/transport.h"
 
@@ -652,9 +658,8 @@ static void on_accept(struct transport_uring *t, const struct io_uring_cqe *cqe)
         slot_free(t, c);
         return;
     }
-    if (c->state == CONNECTION_OPEN && !c->receive_paused && !arm_receive(t, c))
-        attention_add(t, c);
-    else if (c->state != CONNECTION_OPEN || c->receive_paused)
+    /* The shard may have closed or paused it already: attention decides. */
+    if (c->state != CONNECTION_OPEN || c->receive_paused || !arm_receive(t, c))
         attention_add(t, c);
 }
 

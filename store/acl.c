@@ -457,12 +457,14 @@ static bool ip_matches(struct jute_bytes client, struct jute_bytes expr)
     return memcmp(remote, acl_address, (size_t)acl_size) == 0;
 }
 
+/* IPAuthenticationProvider.isValid in 3.8: only IPv4 addresses (its IPv6
+ * parser is a TODO), so "ip:::1" is INVALIDACL. */
 static bool ip_valid(struct jute_bytes expr)
 {
     uint8_t address[16];
     int size;
     int64_t bits;
-    return ip_expr_parse(expr, address, &size, &bits);
+    return ip_expr_parse(expr, address, &size, &bits) && size == 4;
 }
 
 /* DigestAuthenticationProvider.isValid: id.split(":") has two parts (Java's

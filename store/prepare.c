@@ -891,6 +891,13 @@ int store_prepare(struct store_tree *tree, const struct store_prepare_input *inp
     return finish_txn(txn_out);
 }
 
+int store_prepare_error(struct store_txn *txn_out, int64_t session_id, int32_t cxid,
+                        int64_t zxid, int64_t now_ms, int32_t err)
+{
+    write_error_txn(txn_out, session_id, cxid, zxid, now_ms, err);
+    return finish_txn(txn_out);
+}
+
 int store_prepare_create_session(struct store_txn *txn_out, int64_t session_id,
                                  int32_t timeout_ms, int64_t zxid, int64_t now_ms)
 {

@@ -44,6 +44,10 @@ struct store_stat {
     int32_t version;
     int32_t cversion;
     int32_t aversion;
+    /* The data is null, not empty (a client may create or set null data;
+     * getData then returns a null buffer). Sits in the padding before
+     * ephemeral_owner, so it costs no memory. */
+    bool data_is_null;
     int64_t ephemeral_owner;
     int32_t data_length;
     int32_t num_children;
@@ -137,6 +141,28 @@ int store_lookup(struct store_tree *tree, struct jute_bytes path,
 typedef void (*store_child_visit_fn)(void *context, struct jute_bytes name);
 size_t store_children_foreach(const struct store_node *node, store_child_visit_fn visit,
                               void *context);
+/* The same, with each child's czxid: children are created in zxid order,
+ * so czxid is the order in which ZooKeeper inserted them. */
+typedef void (*store_child_czxid_visit_fn)(void *context, struct jute_bytes name, int64_t czxid);
+size_t store_children_foreach_czxid(const struct store_node *node,
+                                    store_child_czxid_visit_fn visit, void *context);
+/* The most children `node` ever had at once. */
+uint32_t store_children_max(const struct store_node *node);
+
+/* getChildren's order. ZooKeeper 3.8 returns a DataNode's children in the
+ * iteration order of its java.util.HashSet (created with capacity 8, never
+ * shrunk): by bucket (String.hashCode spread, masked by the table size the
+ * largest child count forced), then by insertion within a bucket. Clients
+ * such as cli_mt print that order, so Cheetah reproduces it. */
+struct store_child_entry {
+    struct jute_bytes name;
+    int64_t czxid;
+};
+void store_children_sort_java(struct store_child_entry *entries, size_t count,
+                              uint32_t children_max);
+/* java.lang.String.hashCode of a name, decoded from UTF-8 as Java does. */
+int32_t store_java_string_hash(struct jute_bytes utf8);
+
 /* The node's current view (re-read; may be newer than an earlier view). */
 void store_node_view_get(const struct store_node *node, struct store_node_view *view);
 /* Number of descendants of `node`, not counting itself (getAllChildrenNumber). */
@@ -191,6 +217,12 @@ int store_prepare(struct store_tree *tree, const struct store_prepare_input *inp
  * (ZooKeeper's outstandingChanges): call when those transactions will never
  * be applied (leadership lost). store_apply drops the ones it applies. */
 void store_prepare_reset(struct store_tree *tree);
+
+/* An ErrorTxn for a request the server refuses but still logs, as ZooKeeper
+ * does for a client's deleteContainer (BADARGUMENTS) or createSession after
+ * the handshake (MARSHALLINGERROR). */
+int store_prepare_error(struct store_txn *txn_out, int64_t session_id, int32_t cxid,
+                        int64_t zxid, int64_t now_ms, int32_t err);
 
 /* Transactions made by the server itself. */
 int store_prepare_create_session(struct store_txn *txn_out, int64_t session_id,

@@ -47,6 +47,10 @@ struct store_node {
     _Atomic(struct store_child_table *) children; /* NULL until the first child */
     uint32_t name_hash;
     uint32_t name_len;
+    /* The most children the node ever had at once: ZooKeeper keeps children
+     * in a java.util.HashSet whose table never shrinks, and its capacity
+     * decides the order getChildren returns. Writer only; readers relaxed. */
+    _Atomic uint32_t children_max;
     char name[]; /* not NUL-terminated; immutable */
 };
 

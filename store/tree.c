@@ -197,6 +197,7 @@ static struct store_version *version_new(const struct store_stat *stat, int64_t 
     struct store_version *version = checked_malloc(version_bytes(data_len));
     version->stat = *stat;
     version->stat.data_length = (int32_t)data_len;
+    version->stat.data_is_null = data.len < 0;
     version->version_zxid = version_zxid;
     version->acl = acl;
     if (version_data_inline(version)) {
@@ -221,6 +222,7 @@ static struct store_version *version_derive(const struct store_version *old,
     struct store_version *version = checked_malloc(version_bytes(data_len));
     version->stat = *stat;
     version->stat.data_length = old->stat.data_length;
+    version->stat.data_is_null = old->stat.data_is_null;
     version->version_zxid = version_zxid;
     version->acl = acl;
     /* inline bytes, or the pointer to the block, which stays with the node */
@@ -278,6 +280,7 @@ static struct store_node *node_new(const uint8_t *name, size_t len,
     atomic_init(&node->children, NULL);
     node->name_len = (uint32_t)len;
     node->name_hash = store_hash_bytes(name, len);
+    atomic_init(&node->children_max, 0);
     if (len) {
         memcpy(node->name, name, len);
     }
@@ -389,6 +392,9 @@ static void node_add_child(struct store_tree *tree, struct store_node *parent,
         table = grown;
     }
     table_place(table, child);
+    if (table->live > atomic_load_explicit(&parent->children_max, memory_order_relaxed)) {
+        atomic_store_explicit(&parent->children_max, table->live, memory_order_relaxed);
+    }
 }
 
 static void node_remove_child(struct store_tree *tree, struct store_node *parent,
@@ -460,7 +466,8 @@ struct store_node *store_find(struct store_tree *tree, const uint8_t *path, size
 static void view_fill(const struct store_version *version, struct store_node_view *view)
 {
     store_client_stat(version, &view->stat);
-    view->data = jute_bytes_of(version_data(version), version->stat.data_length);
+    view->data = jute_bytes_of(version_data(version),
+                               version->stat.data_is_null ? -1 : version->stat.data_length);
     view->acl = version->acl;
     view->version_zxid = version->version_zxid;
     view->persisted_cversion = version->stat.cversion;
@@ -513,6 +520,34 @@ size_t store_children_foreach(const struct store_node *node, store_child_visit_f
         }
     }
     return visited;
+}
+
+size_t store_children_foreach_czxid(const struct store_node *node,
+                                    store_child_czxid_visit_fn visit, void *context)
+{
+    const struct store_child_table *table =
+        atomic_load_explicit(&((struct store_node *)node)->children, memory_order_acquire);
+    if (!table) {
+        return 0;
+    }
+    size_t visited = 0;
+    for (uint32_t i = 0; i < table->capacity; i++) {
+        struct store_node *child = atomic_load_explicit(
+            &((struct store_child_table *)table)->slots[i], memory_order_acquire);
+        if (child && child != TOMBSTONE) {
+            const struct store_version *version = store_node_version(child);
+            visit(context, jute_bytes_of(child->name, (int32_t)child->name_len),
+                  version->stat.czxid);
+            visited++;
+        }
+    }
+    return visited;
+}
+
+uint32_t store_children_max(const struct store_node *node)
+{
+    return atomic_load_explicit(&((struct store_node *)node)->children_max,
+                                memory_order_relaxed);
 }
 
 int64_t store_descendant_count(const struct store_node *node)

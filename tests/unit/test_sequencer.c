@@ -251,6 +251,7 @@ static void test_reconnect_moves_the_session_and_closes_the_old_connection(void 
     request->connection_id = 99;
     request->session_id = session_id;
     request->timeout_ms = 30000;
+    request->password_valid = true;
     sequencer_handle(fixture->sequencer, request, fixture->now_ms, fixture->now_ms);
     assert_int_equal(fixture->message_count, 2);
     struct shard_message *close = fixture->messages[0].message;
@@ -261,6 +262,27 @@ static void test_reconnect_moves_the_session_and_closes_the_old_connection(void 
     assert_int_equal(connected->kind, SHARD_MESSAGE_CONNECTED);
     assert_true(connected->session_valid);
     assert_int_equal(connected->session_id, session_id);
+}
+
+static void test_wrong_password_closes_the_old_connection_and_keeps_the_session(void **state)
+{
+    struct fixture *fixture = *state;
+    int64_t session_id = connect_session(fixture, 0, 30000);
+    struct core_request *request = calloc(1, sizeof(*request));
+    request->kind = CORE_REQUEST_CONNECT;
+    request->shard_index = 1;
+    request->connection_id = 99;
+    request->session_id = session_id;
+    request->timeout_ms = 30000;
+    request->password_valid = false;
+    sequencer_handle(fixture->sequencer, request, fixture->now_ms, fixture->now_ms);
+    assert_int_equal(fixture->message_count, 2);
+    assert_int_equal(fixture->messages[0].message->kind, SHARD_MESSAGE_CLOSE_CONNECTION);
+    assert_int_equal(fixture->messages[1].message->kind, SHARD_MESSAGE_CONNECTED);
+    assert_false(fixture->messages[1].message->session_valid);
+    struct sequencer_counters counters;
+    sequencer_counters_get(fixture->sequencer, &counters);
+    assert_int_equal(counters.session_count, 1);
 }
 
 static void test_close_session_replies_then_closes(void **state)
@@ -289,6 +311,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(
             test_reconnect_moves_the_session_and_closes_the_old_connection, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_wrong_password_closes_the_old_connection_and_keeps_the_session, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_session_replies_then_closes, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
