@@ -1,4 +1,5 @@
 /* getChildren's order, as ZooKeeper 3.8's DataNode HashSet iterates. */
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include "store/store.h"
@@ -59,12 +60,13 @@ int32_t store_java_string_hash(struct jute_bytes utf8)
     return (int32_t)hash;
 }
 
-/* The table size a HashSet(8) reaches once it has held `children_max`. */
-static uint32_t java_table_capacity(uint32_t children_max)
+/* The table size a HashSet of `initial_capacity` reaches once it has held
+ * `size_max` entries (it doubles when size exceeds 3/4 of the table). */
+static uint32_t java_table_capacity(uint32_t size_max, uint32_t initial_capacity)
 {
-    uint32_t capacity = JAVA_HASHSET_INITIAL_CAPACITY;
+    uint32_t capacity = initial_capacity;
     while (capacity < JAVA_HASHMAP_CAPACITY_MAX &&
-           (uint64_t)children_max > (uint64_t)capacity * 3 / 4) {
+           (uint64_t)size_max > (uint64_t)capacity * 3 / 4) {
         capacity *= 2;
     }
     return capacity;
@@ -79,6 +81,7 @@ static uint32_t java_bucket(struct jute_bytes name, uint32_t capacity)
 
 struct keyed_entry {
     uint32_t bucket;
+    int64_t order; /* insertion order within a bucket */
     struct store_child_entry entry;
 };
 
@@ -89,28 +92,27 @@ static int compare_keyed(const void *left, const void *right)
     if (a->bucket != b->bucket) {
         return a->bucket < b->bucket ? -1 : 1;
     }
-    if (a->entry.czxid != b->entry.czxid) {
-        return a->entry.czxid < b->entry.czxid ? -1 : 1;
+    if (a->order != b->order) {
+        return a->order < b->order ? -1 : 1;
     }
     return 0;
 }
 
-void store_children_sort_java(struct store_child_entry *entries, size_t count,
-                              uint32_t children_max)
+/* Sorts by bucket at `capacity`, then by czxid (by_czxid) or by the current
+ * position (a stable re-bucketing, as a copy of an iteration does). */
+static void sort_by_bucket(struct store_child_entry *entries, size_t count, uint32_t capacity,
+                           bool by_czxid)
 {
     if (count < 2) {
         return;
     }
-    if (children_max < count) {
-        children_max = (uint32_t)count;
-    }
-    uint32_t capacity = java_table_capacity(children_max);
     struct keyed_entry *keyed = malloc(count * sizeof(*keyed));
     if (!keyed) {
         return; /* the order is cosmetic; the set is still right */
     }
     for (size_t index = 0; index < count; index++) {
         keyed[index].bucket = java_bucket(entries[index].name, capacity);
+        keyed[index].order = by_czxid ? entries[index].czxid : (int64_t)index;
         keyed[index].entry = entries[index];
     }
     qsort(keyed, count, sizeof(*keyed), compare_keyed);
@@ -118,4 +120,30 @@ void store_children_sort_java(struct store_child_entry *entries, size_t count,
         entries[index] = keyed[index].entry;
     }
     free(keyed);
+}
+
+void store_java_hashset_order(struct store_child_entry *entries, size_t count,
+                              uint32_t size_max, uint32_t initial_capacity)
+{
+    if (size_max < count) {
+        size_max = (uint32_t)count;
+    }
+    sort_by_bucket(entries, count, java_table_capacity(size_max, initial_capacity), true);
+}
+
+void store_java_hashset_clone_order(struct store_child_entry *entries, size_t count)
+{
+    /* HashMap.putMapEntries on an empty map: tableSizeFor(size / 0.75 + 1). */
+    uint64_t wanted = (uint64_t)((double)count / 0.75 + 1.0);
+    uint32_t capacity = 1;
+    while (capacity < JAVA_HASHMAP_CAPACITY_MAX && capacity < wanted) {
+        capacity *= 2;
+    }
+    sort_by_bucket(entries, count, capacity, false);
+}
+
+void store_children_sort_java(struct store_child_entry *entries, size_t count,
+                              uint32_t children_max)
+{
+    store_java_hashset_order(entries, count, children_max, JAVA_HASHSET_INITIAL_CAPACITY);
 }

@@ -929,15 +929,34 @@ int store_prepare_close_session(struct store_tree *tree, struct store_txn *txn_o
     }
     size_t count = paths.count;
     struct jute_bytes *items = malloc(sizeof *items * (count ? count : 1));
-    if (!items) {
+    struct store_child_entry *ordered = malloc(sizeof *ordered * (count ? count : 1));
+    if (!items || !ordered) {
         abort();
     }
     size_t index = 0;
     for (uint32_t i = 0; i < paths.capacity; i++) {
         if (store_path_set_slot_live(&paths, i)) {
-            items[index++] = jute_bytes_cstr(paths.slots[i]);
+            struct jute_bytes path = jute_bytes_cstr(paths.slots[i]);
+            struct record_view record;
+            ordered[index].name = path;
+            /* Ephemerals were added to the session's set in creation order;
+             * one still pending was created after every applied one. */
+            ordered[index].czxid = record_get(tree, path.ptr, (size_t)path.len, &record) == ZK_OK
+                                       ? record.stat.czxid
+                                       : zxid;
+            index++;
         }
     }
+    /* ZooKeeper lists them in the iteration order of a clone of the
+     * session's HashSet (getEphemerals), which is also the order their
+     * NodeDeleted events fire in. */
+    store_java_hashset_order(ordered, count, current ? current->count_max : 0,
+                             STORE_JAVA_HASHSET_DEFAULT_CAPACITY);
+    store_java_hashset_clone_order(ordered, count);
+    for (size_t i = 0; i < count; i++) {
+        items[i] = ordered[i].name;
+    }
+    free(ordered);
     store_txn_write_header(txn_out, session_id, cxid, zxid, now_ms, ZK_OP_CLOSE_SESSION);
     struct jute_close_session_txn txn = {{(int32_t)count, items}};
     jute_close_session_txn_encode(&txn_out->bytes, &txn);

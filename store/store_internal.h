@@ -62,6 +62,9 @@ struct store_path_set {
     uint32_t capacity;
     uint32_t count;
     uint32_t used;
+    /* The most paths the set ever held: ZooKeeper's per-session ephemeral
+     * HashSet never shrinks, and its size decides closeSession's order. */
+    uint32_t count_max;
 };
 bool store_path_set_add(struct store_path_set *set, const char *path, size_t len);
 bool store_path_set_remove(struct store_path_set *set, const char *path, size_t len);
@@ -245,5 +248,14 @@ void store_txn_write_header(struct store_txn *txn, int64_t session_id, int32_t c
                             int64_t zxid, int64_t time_ms, int32_t type);
 bool store_change_list_add(struct store_change_list *list, int32_t event_type,
                            const uint8_t *path, size_t len, const struct store_acl_list *acl);
+
+/* Java HashSet iteration orders (java_order.c): a set of `initial_capacity`
+ * that once held `size_max` entries, entries inserted in czxid order; and
+ * the order of a clone of such an iteration (HashSet.clone). */
+void store_java_hashset_order(struct store_child_entry *entries, size_t count,
+                              uint32_t size_max, uint32_t initial_capacity);
+void store_java_hashset_clone_order(struct store_child_entry *entries, size_t count);
+/* java.util.HashSet() starts with a table of 16. */
+#define STORE_JAVA_HASHSET_DEFAULT_CAPACITY 16u
 
 #endif

@@ -652,6 +652,9 @@ bool store_path_set_add(struct store_path_set *set, const char *path, size_t len
     memcpy(owned, path, len);
     owned[len] = '\0';
     path_set_place(set, owned);
+    if (set->count > set->count_max) {
+        set->count_max = set->count;
+    }
     return true;
 }
 
