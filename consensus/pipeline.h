@@ -30,6 +30,7 @@ enum core_request_kind {
     CORE_REQUEST_CONNECT = 2,     /* new session (session_id 0) or reconnect */
     CORE_REQUEST_TOUCH = 3,       /* sessions heard from since the last touch */
     CORE_REQUEST_DISCONNECTED = 4, /* a connection that owned session_id closed */
+    CORE_REQUEST_DUMP = 5,        /* the `dump` four-letter word wants the sessions */
 };
 
 /* Shard -> core. Allocated by the shard; freed by the core. */
@@ -65,7 +66,23 @@ enum shard_message_kind {
     SHARD_MESSAGE_REPLY = 2,      /* a reply that made no transaction */
     SHARD_MESSAGE_CONNECTED = 3,  /* answer to CORE_REQUEST_CONNECT */
     SHARD_MESSAGE_CLOSE_CONNECTION = 4, /* the session moved to another connection */
+    SHARD_MESSAGE_DUMP = 5,       /* answer to CORE_REQUEST_DUMP */
 };
+
+/* What `dump` prints of the sessions (SessionTracker and ephemerals), as
+ * the core holds them. Times are the core's monotonic clock. */
+struct session_dump {
+    int64_t now_elapsed_ms;
+    size_t bucket_count;
+    int64_t *bucket_expiry_elapsed_ms; /* bucket_count of them, earliest first */
+    size_t *bucket_session_counts;     /* bucket_count of them */
+    int64_t *bucket_session_ids;       /* every session, bucket by bucket */
+    size_t ephemeral_session_count;
+    int64_t *ephemeral_session_ids;    /* sessions that own ephemerals */
+    size_t *ephemeral_path_counts;
+    struct store_change_list ephemeral_paths; /* every path, session by session */
+};
+void session_dump_free(struct session_dump *dump);
 
 /* Core -> shard. Allocated by the core; freed by the shard. */
 struct shard_message {
@@ -80,6 +97,8 @@ struct shard_message {
     uint8_t *reply_bytes; /* owned: the whole frame (length prefix included) */
     size_t reply_bytes_size;
     bool close_after_reply; /* closeSession */
+    /* DUMP: owned */
+    struct session_dump *dump;
     /* CONNECTED */
     bool session_valid;
     int64_t session_id;

@@ -557,6 +557,110 @@ static void handle_connect(struct sequencer *sequencer, const struct core_reques
     send_connected(sequencer, request, true, session_id);
 }
 
+struct dump_builder {
+    struct session_dump *dump;
+    size_t session_capacity;
+    bool failed;
+};
+
+static void dump_visit_bucket(void *context, int64_t expiry_time_ms, size_t session_count)
+{
+    struct dump_builder *builder = context;
+    struct session_dump *dump = builder->dump;
+    size_t index = dump->bucket_count++;
+    int64_t *expiry = realloc(dump->bucket_expiry_elapsed_ms, dump->bucket_count * sizeof(*expiry));
+    size_t *counts = realloc(dump->bucket_session_counts, dump->bucket_count * sizeof(*counts));
+    if (expiry) {
+        dump->bucket_expiry_elapsed_ms = expiry;
+    }
+    if (counts) {
+        dump->bucket_session_counts = counts;
+    }
+    if (!expiry || !counts) {
+        builder->failed = true;
+        dump->bucket_count--;
+        return;
+    }
+    expiry[index] = expiry_time_ms;
+    counts[index] = 0;
+    (void)session_count;
+}
+
+static void dump_visit_session(void *context, int64_t session_id, int32_t timeout_ms)
+{
+    struct dump_builder *builder = context;
+    struct session_dump *dump = builder->dump;
+    (void)timeout_ms;
+    if (builder->failed || dump->bucket_count == 0) {
+        return;
+    }
+    size_t total = 0;
+    for (size_t index = 0; index < dump->bucket_count; index++) {
+        total += dump->bucket_session_counts[index];
+    }
+    if (total == builder->session_capacity) {
+        size_t capacity = builder->session_capacity ? builder->session_capacity * 2 : 64;
+        int64_t *grown = realloc(dump->bucket_session_ids, capacity * sizeof(*grown));
+        if (!grown) {
+            builder->failed = true;
+            return;
+        }
+        dump->bucket_session_ids = grown;
+        builder->session_capacity = capacity;
+    }
+    dump->bucket_session_ids[total] = session_id;
+    dump->bucket_session_counts[dump->bucket_count - 1]++;
+}
+
+/* dump: the session tracker's buckets and each session's ephemerals. */
+static void handle_dump(struct sequencer *sequencer, const struct core_request *request,
+                        int64_t now_elapsed_ms)
+{
+    struct session_dump *dump = calloc(1, sizeof(*dump));
+    assert(dump != NULL);
+    dump->now_elapsed_ms = now_elapsed_ms;
+    store_change_list_init(&dump->ephemeral_paths);
+    struct dump_builder builder = {.dump = dump};
+    session_tracker_foreach_bucket(sequencer->sessions, dump_visit_bucket, dump_visit_session,
+                                   &builder);
+    size_t session_total = 0;
+    for (size_t index = 0; index < dump->bucket_count; index++) {
+        session_total += dump->bucket_session_counts[index];
+    }
+    dump->ephemeral_session_ids = calloc(session_total ? session_total : 1, sizeof(int64_t));
+    dump->ephemeral_path_counts = calloc(session_total ? session_total : 1, sizeof(size_t));
+    assert(dump->ephemeral_session_ids && dump->ephemeral_path_counts);
+    for (size_t index = 0; index < session_total; index++) {
+        int64_t session_id = dump->bucket_session_ids[index];
+        size_t found = store_session_ephemerals(sequencer->tree, session_id, jute_bytes_of("", 0),
+                                                &dump->ephemeral_paths);
+        if (found > 0) {
+            dump->ephemeral_session_ids[dump->ephemeral_session_count] = session_id;
+            dump->ephemeral_path_counts[dump->ephemeral_session_count] = found;
+            dump->ephemeral_session_count++;
+        }
+    }
+    struct shard_message *message = message_new(SHARD_MESSAGE_DUMP);
+    assert(message != NULL);
+    message->connection_id = request->connection_id;
+    message->dump = dump;
+    deliver(sequencer, request->shard_index, message);
+}
+
+void session_dump_free(struct session_dump *dump)
+{
+    if (!dump) {
+        return;
+    }
+    free(dump->bucket_expiry_elapsed_ms);
+    free(dump->bucket_session_counts);
+    free(dump->bucket_session_ids);
+    free(dump->ephemeral_session_ids);
+    free(dump->ephemeral_path_counts);
+    store_change_list_free(&dump->ephemeral_paths);
+    free(dump);
+}
+
 void sequencer_handle(struct sequencer *sequencer, struct core_request *request, int64_t now_ms,
                       int64_t now_elapsed_ms)
 {
@@ -572,6 +676,9 @@ void sequencer_handle(struct sequencer *sequencer, struct core_request *request,
             session_tracker_touch(sequencer->sessions, request->session_ids[index],
                                   now_elapsed_ms);
         }
+        break;
+    case CORE_REQUEST_DUMP:
+        handle_dump(sequencer, request, now_elapsed_ms);
         break;
     case CORE_REQUEST_DISCONNECTED: {
         struct session_owner *owner = owner_find(sequencer, request->session_id);
@@ -726,6 +833,7 @@ void shard_message_free(struct shard_message *message)
         return;
     }
     commit_record_release(message->commit);
+    session_dump_free(message->dump);
     free(message->reply_bytes);
     free(message);
 }

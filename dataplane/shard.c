@@ -62,6 +62,7 @@ enum connection_state {
     CONNECTION_CONNECTING = 1, /* ConnectRequest sent to the core */
     CONNECTION_READY = 2,      /* session established */
     CONNECTION_CLOSING = 3,    /* closed or closing: ignore its input */
+    CONNECTION_DUMPING = 4,    /* a `dump` waiting for the core's sessions */
 };
 
 enum pending_kind {
@@ -449,6 +450,120 @@ static void handle_connected(struct shard *shard, struct shard_message *message)
     mark_runnable(shard, connection);
 }
 
+/* NIOServerCnxnFactory's connection expiry buckets (sessionlessCnxnTimeout
+ * wide), by the time each connection would expire without traffic. */
+#define SHARD_DUMP_CONNECTION_BUCKET_MS 10000
+
+static int compare_connection_expiry(const void *left, const void *right)
+{
+    const struct fourlw_connection_info *a = left;
+    const struct fourlw_connection_info *b = right;
+    return a->established_ms < b->established_ms ? -1 : a->established_ms > b->established_ms;
+}
+
+/* Answers `dump` with the core's sessions and this shard's connections. */
+static void write_dump(struct shard *shard, struct connection *asker,
+                       const struct session_dump *sessions)
+{
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    int64_t wall_ms = (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000;
+    int64_t wall_offset_ms = wall_ms - sessions->now_elapsed_ms;
+    size_t bucket_count = sessions->bucket_count;
+    struct fourlw_session_bucket *session_buckets =
+        calloc(bucket_count ? bucket_count : 1, sizeof(*session_buckets));
+    size_t ephemeral_count = sessions->ephemeral_session_count;
+    struct fourlw_session_paths *ephemerals =
+        calloc(ephemeral_count ? ephemeral_count : 1, sizeof(*ephemerals));
+    const char **paths = calloc(sessions->ephemeral_paths.count + 1, sizeof(*paths));
+    struct fourlw_connection_info *connections =
+        calloc(shard->slot_count ? shard->slot_count : 1, sizeof(*connections));
+    struct jute_writer out;
+    jute_writer_init(&out, SHARD_REPLY_BYTES_MAX);
+    if (session_buckets && ephemerals && paths && connections) {
+        size_t session_offset = 0;
+        for (size_t index = 0; index < bucket_count; index++) {
+            session_buckets[index].expire_time_ms =
+                sessions->bucket_expiry_elapsed_ms[index] + wall_offset_ms;
+            session_buckets[index].session_ids = sessions->bucket_session_ids + session_offset;
+            session_buckets[index].session_count = sessions->bucket_session_counts[index];
+            session_offset += sessions->bucket_session_counts[index];
+        }
+        for (size_t index = 0; index < sessions->ephemeral_paths.count; index++) {
+            struct jute_bytes path = sessions->ephemeral_paths.changes[index].path;
+            paths[index] = strndup((const char *)path.ptr, (size_t)path.len);
+        }
+        size_t path_offset = 0;
+        for (size_t index = 0; index < ephemeral_count; index++) {
+            ephemerals[index].session_id = sessions->ephemeral_session_ids[index];
+            ephemerals[index].paths = paths + path_offset;
+            ephemerals[index].path_count = sessions->ephemeral_path_counts[index];
+            path_offset += sessions->ephemeral_path_counts[index];
+        }
+        /* Connections with a session, grouped by when they would expire
+         * without traffic; established_ms is reused as that wall time.
+         * shard_connection_infos lists the live slots in slot order. */
+        size_t count = shard_connection_infos(shard, connections, shard->slot_count);
+        int64_t now_ms = monotonic_ms();
+        size_t with_session = 0;
+        size_t listed = 0;
+        for (uint32_t slot = 0; slot < shard->slot_count && listed < count; slot++) {
+            const struct connection *connection = shard->slots[slot];
+            if (!connection) {
+                continue;
+            }
+            struct fourlw_connection_info *info = &connections[listed++];
+            if (info->session_id == 0) {
+                continue;
+            }
+            int64_t expiry_ms =
+                wall_ms + (connection->last_heard_ms + connection->timeout_ms - now_ms);
+            info->established_ms = (expiry_ms / SHARD_DUMP_CONNECTION_BUCKET_MS + 1) *
+                                   SHARD_DUMP_CONNECTION_BUCKET_MS;
+            connections[with_session++] = *info;
+        }
+        qsort(connections, with_session, sizeof(*connections), compare_connection_expiry);
+        struct fourlw_connection_bucket *connection_buckets =
+            calloc(with_session ? with_session : 1, sizeof(*connection_buckets));
+        size_t connection_bucket_count = 0;
+        for (size_t index = 0; connection_buckets && index < with_session; index++) {
+            if (connection_bucket_count == 0 ||
+                connection_buckets[connection_bucket_count - 1].expire_time_ms !=
+                    connections[index].established_ms) {
+                connection_buckets[connection_bucket_count].expire_time_ms =
+                    connections[index].established_ms;
+                connection_buckets[connection_bucket_count].connections = &connections[index];
+                connection_bucket_count++;
+            }
+            connection_buckets[connection_bucket_count - 1].connection_count++;
+        }
+        struct fourlw_dump_info dump = {
+            .session_buckets = session_buckets,
+            .session_bucket_count = bucket_count,
+            .ephemerals = ephemerals,
+            .ephemeral_session_count = ephemeral_count,
+            .connection_buckets = connection_buckets,
+            .connection_bucket_count = connection_bucket_count,
+        };
+        fourlw_write_dump(&out, &dump);
+        free(connection_buckets);
+        for (size_t index = 0; index < sessions->ephemeral_paths.count; index++) {
+            free((void *)paths[index]);
+        }
+    }
+    if (out.ok && out.size > 0) {
+        asker->state = CONNECTION_READY; /* lets send_bytes through */
+        send_bytes(shard, asker, out.data, out.size);
+    }
+    jute_writer_free(&out);
+    free(session_buckets);
+    free(ephemerals);
+    free(paths);
+    free(connections);
+    asker->state = CONNECTION_READY;
+    close_connection(shard, asker, NULL);
+}
+
 static void process_message(struct shard *shard, struct shard_message *message)
 {
     switch (message->kind) {
@@ -476,6 +591,13 @@ static void process_message(struct shard *shard, struct shard_message *message)
     case SHARD_MESSAGE_CONNECTED:
         handle_connected(shard, message);
         break;
+    case SHARD_MESSAGE_DUMP: {
+        struct connection *connection = connection_by_id(shard, message->connection_id);
+        if (connection && connection->state == CONNECTION_DUMPING) {
+            write_dump(shard, connection, message->dump);
+        }
+        break;
+    }
     case SHARD_MESSAGE_CLOSE_CONNECTION: {
         struct connection *connection = connection_by_id(shard, message->connection_id);
         if (connection) {
@@ -1411,6 +1533,7 @@ static void handle_frame(struct shard *shard, struct connection *connection,
         handle_request_frame(shard, connection, payload, size);
         break;
     case CONNECTION_CLOSING:
+    case CONNECTION_DUMPING:
         break;
     }
 }
@@ -1418,6 +1541,19 @@ static void handle_frame(struct shard *shard, struct connection *connection,
 static void handle_four_letter_word(struct shard *shard, struct connection *connection,
                                     const uint8_t word[4])
 {
+    if (fourlw_lookup(word) == FOURLW_DUMP &&
+        server_four_letter_word_allowed(shard->server, word)) {
+        /* The sessions live on the core: ask for them and answer when they
+         * arrive (SHARD_MESSAGE_DUMP). Input after the word is ignored. */
+        struct core_request *core = calloc(1, sizeof(*core));
+        assert(core != NULL);
+        core->kind = CORE_REQUEST_DUMP;
+        core->shard_index = shard->index;
+        core->connection_id = connection->id;
+        connection->state = CONNECTION_DUMPING;
+        push_core_request(shard, core);
+        return;
+    }
     struct jute_writer out;
     jute_writer_init(&out, SHARD_REPLY_BYTES_MAX);
     server_four_letter_word(shard->server, shard, word, &out);
@@ -1457,7 +1593,8 @@ static size_t consume_frames(struct shard *shard, struct connection *connection,
                              const uint8_t *data, size_t size)
 {
     size_t offset = 0;
-    while (offset < size && connection->state != CONNECTION_CLOSING) {
+    while (offset < size && connection->state != CONNECTION_CLOSING &&
+           connection->state != CONNECTION_DUMPING) {
         const uint8_t *at = data + offset;
         size_t available = size - offset;
         if (connection->state == CONNECTION_NEW && connection->packets_received == 0 &&
@@ -2108,22 +2245,3 @@ void shard_write_watches(struct shard *shard, int command, struct jute_writer *o
     free(listing.ids);
 }
 
-void shard_write_dump(struct shard *shard, struct jute_writer *out)
-{
-    /* The session buckets and ephemerals live on the core; until the core
-     * answers dump itself, this lists the connections this shard holds. */
-    struct fourlw_connection_info *connections =
-        calloc(shard->slot_count ? shard->slot_count : 1, sizeof(*connections));
-    if (!connections) {
-        return;
-    }
-    size_t count = shard_connection_infos(shard, connections, shard->slot_count);
-    struct fourlw_connection_bucket bucket = {
-        .expire_time_ms = 0, .connections = connections, .connection_count = count};
-    struct fourlw_dump_info dump = {
-        .connection_buckets = &bucket,
-        .connection_bucket_count = count > 0 ? 1 : 0,
-    };
-    fourlw_write_dump(out, &dump);
-    free(connections);
-}

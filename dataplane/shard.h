@@ -83,6 +83,5 @@ void shard_reset_connection_stats(struct shard *shard);
 int64_t shard_watch_total(struct shard *shard);
 /* wchs, wchc or wchp (enum fourlw_command). */
 void shard_write_watches(struct shard *shard, int command, struct jute_writer *out);
-void shard_write_dump(struct shard *shard, struct jute_writer *out);
 
 #endif
