@@ -88,6 +88,7 @@ struct connection {
     struct transport_peer peer;
     enum connection_state state;
     bool ip_counted;
+    bool four_letter_word; /* the connection is answering a four-letter word */
     /* Bytes of an incomplete frame. */
     uint8_t *input;
     size_t input_size;
@@ -500,8 +501,9 @@ static void write_dump(struct shard *shard, struct connection *asker,
             ephemerals[index].path_count = sessions->ephemeral_path_counts[index];
             path_offset += sessions->ephemeral_path_counts[index];
         }
-        /* Connections with a session, grouped by when they would expire
-         * without traffic; established_ms is reused as that wall time.
+        /* Every connection, grouped by when it would expire without
+         * traffic (ExpiryQueue rounds on the monotonic clock, then prints
+         * the wall time); established_ms is reused for that wall time.
          * shard_connection_infos lists the live slots in slot order. */
         size_t count = shard_connection_infos(shard, connections, shard->slot_count);
         int64_t now_ms = monotonic_ms();
@@ -513,13 +515,16 @@ static void write_dump(struct shard *shard, struct connection *asker,
                 continue;
             }
             struct fourlw_connection_info *info = &connections[listed++];
-            if (info->session_id == 0) {
+            if (connection->state == CONNECTION_CLOSING) {
                 continue;
             }
-            int64_t expiry_ms =
-                wall_ms + (connection->last_heard_ms + connection->timeout_ms - now_ms);
-            info->established_ms = (expiry_ms / SHARD_DUMP_CONNECTION_BUCKET_MS + 1) *
-                                   SHARD_DUMP_CONNECTION_BUCKET_MS;
+            int64_t timeout_ms = connection->session_id != 0
+                                     ? connection->timeout_ms
+                                     : (int64_t)shard->settings.sessionless_timeout_ms;
+            int64_t expiry_ms = connection->last_heard_ms + timeout_ms;
+            expiry_ms = (expiry_ms / SHARD_DUMP_CONNECTION_BUCKET_MS + 1) *
+                        SHARD_DUMP_CONNECTION_BUCKET_MS;
+            info->established_ms = wall_ms + (expiry_ms - now_ms);
             connections[with_session++] = *info;
         }
         qsort(connections, with_session, sizeof(*connections), compare_connection_expiry);
@@ -1604,6 +1609,10 @@ static size_t consume_frames(struct shard *shard, struct connection *connection,
             uint8_t word[4];
             memcpy(word, at, 4);
             if (fourlw_lookup(word) >= 0) {
+                /* ZooKeeper counts the word as one packet received. */
+                connection->four_letter_word = true;
+                connection->packets_received++;
+                counter_add(&shard->counters.packets_received, 1);
                 handle_four_letter_word(shard, connection, word);
                 return size;
             }
@@ -2054,7 +2063,8 @@ size_t shard_connection_infos(struct shard *shard, struct fourlw_connection_info
         snprintf(info->remote_address, sizeof(info->remote_address), "%s",
                  connection->peer.address);
         info->remote_port = connection->peer.port;
-        info->interest_ops = connection->packets_received == 0 ? 0 : 1;
+        /* NIO interest: reads, except while a four-letter word runs. */
+        info->interest_ops = connection->four_letter_word ? 0 : 1;
         info->queued = connection->pending_count;
         info->packets_received = connection->packets_received;
         info->packets_sent = connection->packets_sent;
