@@ -413,6 +413,7 @@ struct server *server_create(const struct cheetah_config *config, char *error, s
     struct store_config store_config = {
         .extended_types_enabled = config->extended_types_enabled,
         .skip_acl = config->skip_acl,
+        .reconfig_enabled = config->reconfig_enabled,
         .jute_maxbuffer_bytes = config->jute_maxbuffer_bytes,
         .config_node_text = "",
     };

@@ -828,8 +828,9 @@ static int prepare_body(struct prep *prep, struct jute_writer *record)
     }
     case ZK_OP_RECONFIG:
         /* reconfigEnabled=false (ZooKeeper's default): refused before any
-         * check. */
-        return ZK_RECONFIGDISABLED;
+         * check. Enabled on a standalone server, ZooKeeper 3.8 fails it
+         * with UNIMPLEMENTED (observed); both are logged as ErrorTxns. */
+        return prep->tree->config.reconfig_enabled ? ZK_UNIMPLEMENTED : ZK_RECONFIGDISABLED;
     default:
         return ZK_UNIMPLEMENTED;
     }

@@ -87,6 +87,7 @@ struct store_node; /* opaque; valid for a reader until its next quiescent point 
 struct store_config {
     bool extended_types_enabled; /* TTL nodes (zoo.cfg extendedTypesEnabled) */
     bool skip_acl;               /* zoo.cfg skipACL=yes */
+    bool reconfig_enabled;       /* zoo.cfg reconfigEnabled (standalone: UNIMPLEMENTED) */
     uint32_t jute_maxbuffer_bytes;
     /* The text of /zookeeper/config (server.N lines and version=...); empty
      * for standalone, as ZooKeeper 3.8 standalone has it. */

@@ -37,15 +37,27 @@ More failures than that are taken as they are. The assertions:
   * every test that passed on ZooKeeper passed on Cheetah (the failures are
     listed by name with their error lines).
 
+On this 2-core machine the ZooKeeper run takes about 70 s: 479 collected,
+459 passed, 17 skipped (9 server restart, 6 SASL, test_build's Travis-only
+check), 3 failed. The 3 are TestReconfig: standalone ZooKeeper answers
+reconfig with UNIMPLEMENTED, so they are not compared (servers.py starts
+ZooKeeperServerMain, not a one-member quorum).
+
 Run one side by hand, from tests/integration:
     /usr/bin/python3 -m kazoo_suite.runner cheetah      (or zookeeper)
 """
 
+import os
+import sys
 import tempfile
 
 import pytest
 
-from kazoo_suite import runner
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:   # also under --import-mode=importlib
+    sys.path.insert(0, HERE)
+
+from kazoo_suite import runner  # noqa: E402
 
 ZOOKEEPER_PORTS = range(22400, 22410)   # the first one free is used
 CHEETAH_PORTS = range(22410, 22420)
@@ -84,6 +96,12 @@ def cheetah_run(workdir, zookeeper_run):
     print(run.summary())
     if flaky:
         print("passed only on the second try on Cheetah:\n  " + "\n  ".join(flaky))
+    for nodeid in sorted(set(run.with_status("failed")) & set(zookeeper_run.with_status("failed"))):
+        zookeeper_error = zookeeper_run.outcomes[nodeid].error_summary()
+        cheetah_error = run.outcomes[nodeid].error_summary()
+        if zookeeper_error != cheetah_error:   # informational: not compared
+            print(f"fails on both, differently: {nodeid}\n  ZooKeeper: {zookeeper_error}"
+                  f"\n  Cheetah:   {cheetah_error}")
     return run
 
 

@@ -630,6 +630,23 @@ static void test_reconfig_disabled(void **state)
     assert_int_equal(prepare(fx, SESSION, ZK_OP_GET_DATA, NULL, NULL), ZK_UNIMPLEMENTED);
 }
 
+/* reconfigEnabled=true on a standalone server: ZooKeeper 3.8 logs an
+ * ErrorTxn(UNIMPLEMENTED) (observed: the reply is -6 and takes a zxid). */
+static void test_reconfig_enabled_standalone_is_unimplemented(void **state)
+{
+    struct fixture *fx = *state;
+    store_tree_destroy(fx->tree);
+    struct store_config config = {.reconfig_enabled = true,
+                                  .jute_maxbuffer_bytes = JUTE_MAXBUFFER_DEFAULT_BYTES,
+                                  .config_node_text = ""};
+    fx->tree = store_tree_create(&config);
+    jute_writer_reset(&fx->body);
+    struct jute_reconfig_request request = {text(""), text(""), text("server.1=a:1:2"), -1};
+    jute_reconfig_request_encode(&fx->body, &request);
+    assert_int_equal(write_op(fx, SESSION, ZK_OP_RECONFIG, &fx->body, NULL), ZK_UNIMPLEMENTED);
+    assert_int_equal(error_txn_code(&fx->txn), ZK_UNIMPLEMENTED);
+}
+
 /* ---- multi ------------------------------------------------------------- */
 
 static struct jute_multi_op op_create(const char *path)
@@ -938,6 +955,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_set_acl_and_acl_checks, setup_plain, teardown),
         cmocka_unit_test(test_acl_check_rules),
         cmocka_unit_test_setup_teardown(test_check, setup_plain, teardown),
+        cmocka_unit_test_setup_teardown(test_reconfig_enabled_standalone_is_unimplemented,
+                                        setup_plain, teardown),
         cmocka_unit_test_setup_teardown(test_reconfig_disabled, setup_plain, teardown),
         cmocka_unit_test_setup_teardown(test_multi_failure_results_and_txn, setup_plain, teardown),
         cmocka_unit_test_setup_teardown(test_multi_ops_see_earlier_ops, setup_plain, teardown),
