@@ -241,12 +241,10 @@ void server_four_letter_word(struct server *server, struct shard *shard, const u
         break;
     case FOURLW_SRVR:
         gather_server_info(server, &info);
-        info.watch_count = shard_watch_total(shard);
         fourlw_write_srvr(out, &info);
         break;
     case FOURLW_MNTR:
         gather_server_info(server, &info);
-        info.watch_count = shard_watch_total(shard);
         fourlw_write_mntr(out, &info);
         break;
     case FOURLW_STAT:

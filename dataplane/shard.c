@@ -1229,7 +1229,6 @@ static bool execute_read(struct shard *shard, struct connection *connection,
     if (status != ZK_OK && !keeps_body) {
         out->size = body_offset; /* an error reply has the header alone */
     }
-    counter_add(&shard->counters.watch_count, 0);
     /* Patch the header: zxid (offset 8 = 4 length + 4 xid) and err. */
     int64_t zxid = shard->processed_zxid;
     if (out->ok) {
@@ -1855,6 +1854,9 @@ int shard_run(struct shard *shard)
         run_runnable(shard);
         flush_overflow(shard);
         run_timers(shard);
+        /* For mntr and srvr on any shard. */
+        atomic_store_explicit(&shard->counters.watch_count,
+                              (int64_t)watch_count_total(shard->watches), memory_order_relaxed);
         /* Nothing this thread holds points into the tree now. */
         store_reader_quiescent(shard->tree, shard->reader);
         int timeout_ms = handled > 0 || shard->runnable_head ? 0 : 250;
@@ -2100,11 +2102,6 @@ void shard_reset_connection_stats(struct shard *shard)
             connection->last_response_ms = 0;
         }
     }
-}
-
-int64_t shard_watch_total(struct shard *shard)
-{
-    return (int64_t)watch_count_total(shard->watches);
 }
 
 struct watch_listing {

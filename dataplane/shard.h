@@ -80,7 +80,6 @@ struct jute_writer;
 size_t shard_connection_infos(struct shard *shard, struct fourlw_connection_info *out,
                               size_t out_max);
 void shard_reset_connection_stats(struct shard *shard);
-int64_t shard_watch_total(struct shard *shard);
 /* wchs, wchc or wchp (enum fourlw_command). */
 void shard_write_watches(struct shard *shard, int command, struct jute_writer *out);
 
