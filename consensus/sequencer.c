@@ -176,19 +176,8 @@ static void frame_end(struct jute_writer *out)
 
 static struct jute_stat stat_to_jute(const struct store_stat *stat)
 {
-    struct jute_stat out = {
-        .czxid = stat->czxid,
-        .mzxid = stat->mzxid,
-        .ctime = stat->ctime_ms,
-        .mtime = stat->mtime_ms,
-        .version = stat->version,
-        .cversion = stat->cversion,
-        .aversion = stat->aversion,
-        .ephemeral_owner = stat->ephemeral_owner,
-        .data_length = stat->data_length,
-        .num_children = stat->num_children,
-        .pzxid = stat->pzxid,
-    };
+    struct jute_stat out;
+    store_stat_to_jute(stat, &out);
     return out;
 }
 

@@ -796,20 +796,8 @@ static int check_acl(struct shard *shard, struct connection *connection,
 
 static struct jute_stat view_stat(const struct store_node_view *view)
 {
-    const struct store_stat *stat = &view->stat;
-    struct jute_stat out = {
-        .czxid = stat->czxid,
-        .mzxid = stat->mzxid,
-        .ctime = stat->ctime_ms,
-        .mtime = stat->mtime_ms,
-        .version = stat->version,
-        .cversion = stat->cversion,
-        .aversion = stat->aversion,
-        .ephemeral_owner = stat->ephemeral_owner,
-        .data_length = stat->data_length,
-        .num_children = stat->num_children,
-        .pzxid = stat->pzxid,
-    };
+    struct jute_stat out;
+    store_stat_to_jute(&view->stat, &out);
     return out;
 }
 

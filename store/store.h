@@ -54,6 +54,10 @@ struct store_stat {
     int64_t pzxid;
 };
 
+struct jute_stat;
+/* The Stat record a reply carries. */
+void store_stat_to_jute(const struct store_stat *stat, struct jute_stat *out);
+
 struct store_acl {
     int32_t perms;
     struct jute_bytes scheme;

@@ -502,24 +502,23 @@ void store_node_view_get(const struct store_node *node, struct store_node_view *
     view_fill(store_node_version(node), view);
 }
 
+struct plain_visit {
+    store_child_visit_fn visit;
+    void *context;
+};
+
+static void visit_without_czxid(void *context, struct jute_bytes name, int64_t czxid)
+{
+    struct plain_visit *plain = context;
+    (void)czxid;
+    plain->visit(plain->context, name);
+}
+
 size_t store_children_foreach(const struct store_node *node, store_child_visit_fn visit,
                               void *context)
 {
-    const struct store_child_table *table =
-        atomic_load_explicit(&((struct store_node *)node)->children, memory_order_acquire);
-    if (!table) {
-        return 0;
-    }
-    size_t visited = 0;
-    for (uint32_t i = 0; i < table->capacity; i++) {
-        struct store_node *child = atomic_load_explicit(
-            &((struct store_child_table *)table)->slots[i], memory_order_acquire);
-        if (child && child != TOMBSTONE) {
-            visit(context, jute_bytes_of(child->name, (int32_t)child->name_len));
-            visited++;
-        }
-    }
-    return visited;
+    struct plain_visit plain = {visit, context};
+    return store_children_foreach_czxid(node, visit_without_czxid, &plain);
 }
 
 size_t store_children_foreach_czxid(const struct store_node *node,

@@ -140,3 +140,18 @@ void store_apply_result_free(struct store_apply_result *result)
     jute_writer_free(&result->path_bytes);
     memset(result, 0, sizeof *result);
 }
+
+void store_stat_to_jute(const struct store_stat *stat, struct jute_stat *out)
+{
+    out->czxid = stat->czxid;
+    out->mzxid = stat->mzxid;
+    out->ctime = stat->ctime_ms;
+    out->mtime = stat->mtime_ms;
+    out->version = stat->version;
+    out->cversion = stat->cversion;
+    out->aversion = stat->aversion;
+    out->ephemeral_owner = stat->ephemeral_owner;
+    out->data_length = stat->data_length;
+    out->num_children = stat->num_children;
+    out->pzxid = stat->pzxid;
+}
