@@ -26,6 +26,12 @@ from differential import runner  # noqa: E402
 from differential.scenarios import SCENARIOS, SUPER_DIGEST  # noqa: E402
 
 SELF_CHECK = os.environ.get("CHEETAH_DIFF_SELF_CHECK") == "1"
+# CHEETAH_DIFF_SHARDS=N runs Cheetah with N shards, so that a scenario's
+# sessions land on different shards (SO_REUSEPORT spreads connections).
+# With N > 1 one scenario can differ: ZooKeeper's checkWatches answers OK
+# when *another* connection watches the path, and a shard only knows the
+# watches of its own connections (README, "Differences").
+CHEETAH_SHARDS = os.environ.get("CHEETAH_DIFF_SHARDS", "1")
 ONLY = os.environ.get("CHEETAH_DIFF_ONLY", "")
 PORTS = {"main": (22201, 22202), "noext": (22203, 22204)}
 SCENARIO_TIMEOUT_S = 60.0
@@ -49,7 +55,8 @@ class Pair:
         reference_port, tested_port = PORTS[kind]
         self.contexts = [servers.zookeeper(reference_port, config),
                          servers.zookeeper(tested_port, config) if SELF_CHECK
-                         else servers.cheetah(tested_port, config)]
+                         else servers.cheetah(tested_port,
+                                              dict(config, **{"cheetah.shards": CHEETAH_SHARDS}))]
         self.servers = []
         try:
             for context in self.contexts:

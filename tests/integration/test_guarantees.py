@@ -27,6 +27,7 @@ import servers  # noqa: E402
 PORT_FIFO = 22510
 PORT_WATCH = 22511
 PORT_WATCH_BROKEN = 22512
+PORT_WATCH_SHARDED = 22513
 PIPELINE_DEPTH = 400
 WATCH_ROUNDS = 60
 READS_PER_ROUND_MAX = 5000
@@ -130,6 +131,15 @@ def test_guarantee_4_watch_event_before_the_reply_that_shows_the_change(kind):
     environment = {"CHEETAH_TEST_COMMIT_DELIVERY_DELAY_US": DELIVERY_DELAY_US}
     with servers.cheetah(PORT_WATCH, env=environment) as server:
         assert watch_rounds(server.address, kind) == 0
+
+
+def test_guarantee_4_holds_across_shards():
+    """Writer and reader may sit on different shards: each shard catches up
+    on its own before it answers."""
+    environment = {"CHEETAH_TEST_COMMIT_DELIVERY_DELAY_US": DELIVERY_DELAY_US}
+    with servers.cheetah(PORT_WATCH_SHARDED, {"cheetah.shards": "3"}, env=environment) as server:
+        for kind in ("data", "children"):
+            assert watch_rounds(server.address, kind) == 0
 
 
 def test_guarantee_4_check_fails_without_the_catch_up():
