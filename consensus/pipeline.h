@@ -30,7 +30,15 @@ enum core_request_kind {
     CORE_REQUEST_CONNECT = 2,     /* new session (session_id 0) or reconnect */
     CORE_REQUEST_TOUCH = 3,       /* sessions heard from since the last touch */
     CORE_REQUEST_DISCONNECTED = 4, /* a connection that owned session_id closed */
-    CORE_REQUEST_DUMP = 5,        /* the `dump` four-letter word wants the sessions */
+    CORE_REQUEST_GATHER = 5,      /* a four-letter word needs every shard's part */
+    CORE_REQUEST_GATHER_PART = 6, /* one shard's part of a gather */
+};
+
+/* One shard's part of a four-letter word that looks across shards (cons,
+ * wchc, dump, ...): opaque here, made and read by the shards. */
+struct gather_part {
+    void *data;
+    void (*free_data)(void *data);
 };
 
 /* Shard -> core. Allocated by the shard; freed by the core. */
@@ -51,6 +59,10 @@ struct core_request {
     /* TOUCH */
     int64_t *session_ids; /* owned */
     size_t session_count;
+    /* GATHER (command: enum fourlw_command) and GATHER_PART (part: owned) */
+    int32_t gather_command;
+    uint64_t gather_id;
+    struct gather_part part;
 };
 
 /* One commit, shared by every shard's message for it (refcounted). */
@@ -66,7 +78,8 @@ enum shard_message_kind {
     SHARD_MESSAGE_REPLY = 2,      /* a reply that made no transaction */
     SHARD_MESSAGE_CONNECTED = 3,  /* answer to CORE_REQUEST_CONNECT */
     SHARD_MESSAGE_CLOSE_CONNECTION = 4, /* the session moved to another connection */
-    SHARD_MESSAGE_DUMP = 5,       /* answer to CORE_REQUEST_DUMP */
+    SHARD_MESSAGE_GATHER = 5,     /* please send your part of gather_id */
+    SHARD_MESSAGE_GATHERED = 6,   /* every shard's part, for the asking connection */
 };
 
 /* What `dump` prints of the sessions (SessionTracker and ephemerals), as
@@ -97,8 +110,12 @@ struct shard_message {
     uint8_t *reply_bytes; /* owned: the whole frame (length prefix included) */
     size_t reply_bytes_size;
     bool close_after_reply; /* closeSession */
-    /* DUMP: owned */
-    struct session_dump *dump;
+    /* GATHER and GATHERED */
+    uint64_t gather_id;
+    int32_t gather_command;
+    struct gather_part *parts; /* GATHERED: one per shard, owned */
+    size_t part_count;
+    struct session_dump *dump; /* GATHERED for dump: the sessions, owned */
     /* CONNECTED */
     bool session_valid;
     int64_t session_id;
@@ -108,6 +125,7 @@ struct shard_message {
 
 void commit_record_release(struct commit_record *commit);
 void shard_message_free(struct shard_message *message);
+void gather_part_free(struct gather_part *part);
 void core_request_free(struct core_request *request);
 /* Copies `auth` (and every byte it points to) into one allocation. */
 struct store_auth *store_auth_copy(const struct store_auth *auth);

@@ -602,8 +602,7 @@ static void dump_visit_session(void *context, int64_t session_id, int32_t timeou
 }
 
 /* dump: the session tracker's buckets and each session's ephemerals. */
-static void handle_dump(struct sequencer *sequencer, const struct core_request *request,
-                        int64_t now_elapsed_ms)
+struct session_dump *sequencer_session_dump(struct sequencer *sequencer, int64_t now_elapsed_ms)
 {
     struct session_dump *dump = calloc(1, sizeof(*dump));
     assert(dump != NULL);
@@ -629,11 +628,7 @@ static void handle_dump(struct sequencer *sequencer, const struct core_request *
             dump->ephemeral_session_count++;
         }
     }
-    struct shard_message *message = message_new(SHARD_MESSAGE_DUMP);
-    assert(message != NULL);
-    message->connection_id = request->connection_id;
-    message->dump = dump;
-    deliver(sequencer, request->shard_index, message);
+    return dump;
 }
 
 void session_dump_free(struct session_dump *dump)
@@ -665,9 +660,6 @@ void sequencer_handle(struct sequencer *sequencer, struct core_request *request,
             session_tracker_touch(sequencer->sessions, request->session_ids[index],
                                   now_elapsed_ms);
         }
-        break;
-    case CORE_REQUEST_DUMP:
-        handle_dump(sequencer, request, now_elapsed_ms);
         break;
     case CORE_REQUEST_DISCONNECTED: {
         struct session_owner *owner = owner_find(sequencer, request->session_id);
@@ -823,8 +815,20 @@ void shard_message_free(struct shard_message *message)
     }
     commit_record_release(message->commit);
     session_dump_free(message->dump);
+    for (size_t index = 0; index < message->part_count; index++) {
+        gather_part_free(&message->parts[index]);
+    }
+    free(message->parts);
     free(message->reply_bytes);
     free(message);
+}
+
+void gather_part_free(struct gather_part *part)
+{
+    if (part->data && part->free_data) {
+        part->free_data(part->data);
+    }
+    part->data = NULL;
 }
 
 void core_request_free(struct core_request *request)
@@ -832,6 +836,7 @@ void core_request_free(struct core_request *request)
     if (!request) {
         return;
     }
+    gather_part_free(&request->part);
     free(request->auth);
     free(request->body);
     free(request->session_ids);

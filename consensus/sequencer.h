@@ -65,6 +65,9 @@ int64_t sequencer_tick(struct sequencer *sequencer, int64_t now_ms, int64_t now_
 /* Frees tree versions no reader can see; call after each batch of requests. */
 void sequencer_end_batch(struct sequencer *sequencer);
 
+/* What `dump` prints of the sessions (owned by the caller). */
+struct session_dump *sequencer_session_dump(struct sequencer *sequencer, int64_t now_elapsed_ms);
+
 void sequencer_counters_get(const struct sequencer *sequencer, struct sequencer_counters *out);
 
 /* Encodes a reply frame (length prefix, ReplyHeader, body) into `out` for an

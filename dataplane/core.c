@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dataplane/fourlw.h"
 #include "dataplane/log.h"
 #include "dataplane/shard.h"
 #include "dataplane/test_hooks.h"
@@ -19,6 +20,21 @@
 #define CORE_REQUESTS_PER_SHARD_TURN_MAX 1024u
 /* Longest sleep when nothing is due (ticks cut it shorter). */
 #define CORE_IDLE_WAIT_MS_MAX 500
+/* Four-letter words gathering from every shard at once; more wait. */
+#define CORE_GATHERS_MAX 64
+
+/* A four-letter word collecting one part from every shard (the core is the
+ * only thread every shard talks to, so it relays). */
+struct gather {
+    bool active;
+    uint64_t id;
+    uint32_t asker_shard;
+    uint64_t connection_id;
+    int32_t command;
+    struct gather_part *parts; /* one per shard */
+    uint32_t parts_received;
+    struct session_dump *dump;
+};
 
 /* Messages a shard's ring had no room for, in order. */
 struct delivery_backlog {
@@ -40,6 +56,12 @@ struct core {
     _Atomic int64_t last_zxid;
     _Atomic int64_t session_count;
     int64_t next_tick_elapsed_ms;
+    struct gather gathers[CORE_GATHERS_MAX];
+    uint64_t next_gather_id;
+    /* GATHER requests that found every slot taken, oldest first. */
+    struct core_request **waiting_gathers;
+    size_t waiting_gather_count;
+    size_t waiting_gather_capacity;
 };
 
 static int64_t clock_ms(clockid_t clock)
@@ -103,6 +125,104 @@ static bool flush_deliveries(struct core *core)
     return backlog_left;
 }
 
+static bool start_gather(struct core *core, struct core_request *request,
+                         int64_t now_elapsed_ms)
+{
+    struct gather *gather = NULL;
+    for (size_t index = 0; index < CORE_GATHERS_MAX && !gather; index++) {
+        if (!core->gathers[index].active) {
+            gather = &core->gathers[index];
+        }
+    }
+    if (!gather) {
+        return false;
+    }
+    gather->parts = calloc(core->shard_count, sizeof(*gather->parts));
+    assert(gather->parts != NULL);
+    gather->active = true;
+    gather->id = ++core->next_gather_id;
+    gather->asker_shard = request->shard_index;
+    gather->connection_id = request->connection_id;
+    gather->command = request->gather_command;
+    gather->parts_received = 0;
+    gather->dump = request->gather_command == FOURLW_DUMP
+                       ? sequencer_session_dump(core->sequencer, now_elapsed_ms)
+                       : NULL;
+    for (uint32_t shard = 0; shard < core->shard_count; shard++) {
+        struct shard_message *ask = calloc(1, sizeof(*ask));
+        assert(ask != NULL);
+        ask->kind = SHARD_MESSAGE_GATHER;
+        ask->gather_id = gather->id;
+        ask->gather_command = gather->command;
+        deliver_to_shard(core, shard, ask);
+    }
+    return true;
+}
+
+static void finish_part(struct core *core, struct core_request *request)
+{
+    for (size_t index = 0; index < CORE_GATHERS_MAX; index++) {
+        struct gather *gather = &core->gathers[index];
+        if (!gather->active || gather->id != request->gather_id) {
+            continue;
+        }
+        assert(request->shard_index < core->shard_count);
+        gather->parts[request->shard_index] = request->part;
+        request->part.data = NULL; /* moved */
+        if (++gather->parts_received < core->shard_count) {
+            return;
+        }
+        struct shard_message *answer = calloc(1, sizeof(*answer));
+        assert(answer != NULL);
+        answer->kind = SHARD_MESSAGE_GATHERED;
+        answer->connection_id = gather->connection_id;
+        answer->gather_command = gather->command;
+        answer->parts = gather->parts;
+        answer->part_count = core->shard_count;
+        answer->dump = gather->dump;
+        deliver_to_shard(core, gather->asker_shard, answer);
+        memset(gather, 0, sizeof(*gather));
+        return;
+    }
+}
+
+/* Gathers are relayed here; everything else goes to the sequencer. */
+static void handle_request(struct core *core, struct core_request *request, int64_t now_ms,
+                           int64_t now_elapsed_ms)
+{
+    switch (request->kind) {
+    case CORE_REQUEST_GATHER:
+        if (core->waiting_gather_count > 0 || !start_gather(core, request, now_elapsed_ms)) {
+            if (core->waiting_gather_count == core->waiting_gather_capacity) {
+                size_t capacity = core->waiting_gather_capacity ? core->waiting_gather_capacity * 2 : 16;
+                struct core_request **grown =
+                    realloc(core->waiting_gathers, capacity * sizeof(*grown));
+                assert(grown != NULL);
+                core->waiting_gathers = grown;
+                core->waiting_gather_capacity = capacity;
+            }
+            core->waiting_gathers[core->waiting_gather_count++] = request;
+            return;
+        }
+        core_request_free(request);
+        return;
+    case CORE_REQUEST_GATHER_PART:
+        finish_part(core, request);
+        core_request_free(request);
+        /* A slot may be free now for a waiting gather. */
+        while (core->waiting_gather_count > 0 &&
+               start_gather(core, core->waiting_gathers[0], now_elapsed_ms)) {
+            core_request_free(core->waiting_gathers[0]);
+            memmove(core->waiting_gathers, core->waiting_gathers + 1,
+                    (core->waiting_gather_count - 1) * sizeof(*core->waiting_gathers));
+            core->waiting_gather_count--;
+        }
+        return;
+    default:
+        sequencer_handle(core->sequencer, request, now_ms, now_elapsed_ms);
+    }
+}
+
 static size_t drain_requests(struct core *core)
 {
     size_t handled = 0;
@@ -114,7 +234,7 @@ static size_t drain_requests(struct core *core)
             if (!request) {
                 break;
             }
-            sequencer_handle(core->sequencer, request, now_ms, now_elapsed_ms);
+            handle_request(core, request, now_ms, now_elapsed_ms);
             handled++;
         }
     }
@@ -251,6 +371,18 @@ void core_destroy(struct core *core)
         free(core->backlogs[index].messages);
     }
     free(core->backlogs);
+    for (size_t index = 0; index < CORE_GATHERS_MAX; index++) {
+        struct gather *gather = &core->gathers[index];
+        for (uint32_t shard = 0; gather->active && shard < core->shard_count; shard++) {
+            gather_part_free(&gather->parts[shard]);
+        }
+        free(gather->parts);
+        session_dump_free(gather->dump);
+    }
+    for (size_t index = 0; index < core->waiting_gather_count; index++) {
+        core_request_free(core->waiting_gathers[index]);
+    }
+    free(core->waiting_gathers);
     sequencer_destroy(core->sequencer);
     if (core->wake_fd >= 0) {
         close(core->wake_fd);

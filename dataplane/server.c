@@ -35,7 +35,6 @@
 /* NIOServerCnxnFactory's zookeeper.nio.sessionlessCnxnTimeout default. */
 #define SERVER_SESSIONLESS_TIMEOUT_MS 10000u
 #define SERVER_SESSIONS_MAX (1u << 22)
-#define SERVER_FOURLW_CONNECTIONS_MAX 65536u
 
 struct ip_count {
     char address[64];
@@ -172,7 +171,7 @@ static int64_t open_file_descriptors(void)
     return count - 1; /* the descriptor opendir itself holds */
 }
 
-static void gather_server_info(struct server *server, struct fourlw_server_info *info)
+void server_info(struct server *server, struct fourlw_server_info *info)
 {
     memset(info, 0, sizeof(*info));
     info->server_state = "standalone";
@@ -217,7 +216,7 @@ bool server_four_letter_word_allowed(struct server *server, const uint8_t word[4
     return config_4lw_allowed(&server->config, word);
 }
 
-void server_four_letter_word(struct server *server, struct shard *shard, const uint8_t word[4],
+void server_four_letter_word(struct server *server, const uint8_t word[4],
                              struct jute_writer *out)
 {
     int command = fourlw_lookup(word);
@@ -229,9 +228,9 @@ void server_four_letter_word(struct server *server, struct shard *shard, const u
         fourlw_write_not_whitelisted(out, (enum fourlw_command)command);
         return;
     }
+    /* cons, stat, crst, wchs, wchc, wchp and dump look across shards: the
+     * shard gathers them (shard_fourlw.c) and never calls here for them. */
     struct fourlw_server_info info;
-    struct fourlw_connection_info *connections = NULL;
-    size_t connection_count = 0;
     switch (command) {
     case FOURLW_RUOK:
         fourlw_write_ruok(out);
@@ -240,31 +239,12 @@ void server_four_letter_word(struct server *server, struct shard *shard, const u
         fourlw_write_isro(out, false);
         break;
     case FOURLW_SRVR:
-        gather_server_info(server, &info);
+        server_info(server, &info);
         fourlw_write_srvr(out, &info);
         break;
     case FOURLW_MNTR:
-        gather_server_info(server, &info);
+        server_info(server, &info);
         fourlw_write_mntr(out, &info);
-        break;
-    case FOURLW_STAT:
-    case FOURLW_CONS:
-        connections = calloc(SERVER_FOURLW_CONNECTIONS_MAX, sizeof(*connections));
-        if (!connections) {
-            break;
-        }
-        connection_count = shard_connection_infos(shard, connections, SERVER_FOURLW_CONNECTIONS_MAX);
-        if (command == FOURLW_STAT) {
-            gather_server_info(server, &info);
-            fourlw_write_stat(out, &info, connections, connection_count);
-        } else {
-            fourlw_write_cons(out, connections, connection_count);
-        }
-        free(connections);
-        break;
-    case FOURLW_CRST:
-        shard_reset_connection_stats(shard);
-        fourlw_write_crst(out);
         break;
     case FOURLW_SRST:
         for (uint32_t index = 0; index < server->shard_count; index++) {
@@ -291,14 +271,6 @@ void server_four_letter_word(struct server *server, struct shard *shard, const u
         fourlw_write_envi(out, &environment);
         break;
     }
-    case FOURLW_WCHS:
-    case FOURLW_WCHC:
-    case FOURLW_WCHP:
-        shard_write_watches(shard, command, out);
-        break;
-    case FOURLW_DUMP:
-        assert(!"dump is answered by the shard once the core has sent the sessions");
-        break;
     case FOURLW_GTMK:
         fourlw_write_gtmk(out, 0);
         break;

@@ -33,12 +33,16 @@ void server_wake_core(struct server *server);
 bool server_ip_acquire(struct server *server, const char *address);
 void server_ip_release(struct server *server, const char *address);
 
+/* What srvr, stat and mntr print about the whole server (every shard). */
+struct fourlw_server_info;
+void server_info(struct server *server, struct fourlw_server_info *info);
+
 /* True when 4lw.commands.whitelist lets `word` run. */
 bool server_four_letter_word_allowed(struct server *server, const uint8_t word[4]);
 
 /* Writes the reply to a four-letter word (already known to be one) into
  * `out`, as ZooKeeper 3.8 would, including the whitelist refusal. */
-void server_four_letter_word(struct server *server, struct shard *shard, const uint8_t word[4],
+void server_four_letter_word(struct server *server, const uint8_t word[4],
                              struct jute_writer *out);
 
 #endif

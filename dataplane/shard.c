@@ -15,6 +15,7 @@
  * event always goes out before the reply that shows the change.
  */
 #include "dataplane/shard.h"
+#include "dataplane/shard_internal.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -57,122 +58,23 @@
 #define SHARD_RECEIVE_BUFFER_COUNT 256u
 #define SHARD_WATCH_HASH_SEED 0x6368656574616821ull
 
-enum connection_state {
-    CONNECTION_NEW = 0,        /* waiting for ConnectRequest (or a 4lw) */
-    CONNECTION_CONNECTING = 1, /* ConnectRequest sent to the core */
-    CONNECTION_READY = 2,      /* session established */
-    CONNECTION_CLOSING = 3,    /* closed or closing: ignore its input */
-    CONNECTION_DUMPING = 4,    /* a `dump` waiting for the core's sessions */
-};
-
-enum pending_kind {
-    PENDING_READ = 0,  /* answered here, when every earlier request is done */
-    PENDING_WRITE = 1, /* answered by the core */
-};
-
-struct pending_request {
-    struct pending_request *next;
-    enum pending_kind kind;
-    int32_t xid;
-    int32_t opcode;
-    bool sent_to_core;
-    int64_t received_ms;
-    uint8_t *payload; /* owned copy of the frame payload (reads only) */
-    size_t payload_size;
-};
-
-struct connection {
-    uint64_t id;
-    uint32_t slot;
-    struct transport_connection *handle;
-    struct transport_peer peer;
-    enum connection_state state;
-    bool ip_counted;
-    bool four_letter_word; /* the connection is answering a four-letter word */
-    /* Bytes of an incomplete frame. */
-    uint8_t *input;
-    size_t input_size;
-    size_t input_capacity;
-    /* Session. */
-    int64_t session_id;
-    int32_t timeout_ms;
-    bool client_sent_read_only;
-    bool touched;
-    int64_t last_heard_ms;
-    int64_t established_ms;
-    /* Auth ids, ip first (ZooKeeper adds the client address at connect). */
-    struct store_auth *auth;
-    /* Requests in arrival order. */
-    struct pending_request *pending_head;
-    struct pending_request *pending_tail;
-    uint32_t pending_count;
-    bool receive_paused;
-    bool runnable_queued;
-    struct connection *runnable_next;
-    /* For cons. */
-    int64_t packets_received;
-    int64_t packets_sent;
-    int32_t last_cxid;
-    int64_t last_zxid;
-    int32_t last_opcode;
-    int64_t last_response_ms;
-    int64_t latency_min_ms;
-    int64_t latency_max_ms;
-    int64_t latency_total_ms;
-    int64_t latency_count;
-};
-
-struct shard {
-    struct server *server;
-    uint32_t index;
-    struct shard_settings settings;
-    struct store_tree *tree;
-    struct store_reader *reader;
-    struct transport *transport;
-    struct watch_table *watches;
-    struct spsc_ring inbound;  /* core -> shard: struct shard_message * */
-    struct spsc_ring outbound; /* shard -> core: struct core_request * */
-    /* Requests the outbound ring had no room for, in order. */
-    struct core_request **overflow;
-    size_t overflow_count;
-    size_t overflow_capacity;
-    int64_t processed_zxid;
-    bool skip_watch_catch_up; /* test hook: see test_hooks.h */
-    _Atomic bool stop_requested;
-    /* Connections by slot; an id is (generation << 32 | slot). */
-    struct connection **slots;
-    uint32_t *generations;
-    uint32_t slot_count;
-    uint32_t *free_slots;
-    uint32_t free_count;
-    struct connection *runnable_head;
-    int64_t next_touch_ms;
-    int64_t next_idle_check_ms;
-    /* Scratch. */
-    uint8_t *arena_bytes;
-    struct jute_writer reply;
-    /* For frames made while processing inbound messages (watch events,
-     * ConnectResponses): a read's catch-up runs in the middle of building
-     * its reply in `reply`, so these must not share it. */
-    struct jute_writer notify;
-    struct shard_counters counters;
-};
+/* The shard and connection structs are in dataplane/shard_internal.h. */
 
 /* ---- small helpers -------------------------------------------------------- */
 
-static int64_t monotonic_ms(void)
+int64_t monotonic_ms(void)
 {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
 }
 
-static void counter_add(_Atomic int64_t *counter, int64_t delta)
+void counter_add(_Atomic int64_t *counter, int64_t delta)
 {
     atomic_fetch_add_explicit(counter, delta, memory_order_relaxed);
 }
 
-static struct connection *connection_by_id(struct shard *shard, uint64_t id)
+struct connection *connection_by_id(struct shard *shard, uint64_t id)
 {
     uint32_t slot = (uint32_t)id;
     if (slot >= shard->slot_count) {
@@ -185,7 +87,7 @@ static struct connection *connection_by_id(struct shard *shard, uint64_t id)
     return connection;
 }
 
-static void frame_begin(struct jute_writer *out, int32_t xid, int64_t zxid, int32_t err)
+void frame_begin(struct jute_writer *out, int32_t xid, int64_t zxid, int32_t err)
 {
     jute_writer_reset(out);
     jute_write_int(out, 0);
@@ -193,14 +95,14 @@ static void frame_begin(struct jute_writer *out, int32_t xid, int64_t zxid, int3
     jute_reply_header_encode(out, &header);
 }
 
-static void frame_end(struct jute_writer *out)
+void frame_end(struct jute_writer *out)
 {
     if (out->ok) {
         jute_writer_patch_int(out, 0, (int32_t)(out->size - 4));
     }
 }
 
-static void send_bytes(struct shard *shard, struct connection *connection, const uint8_t *data,
+void send_bytes(struct shard *shard, struct connection *connection, const uint8_t *data,
                        size_t size)
 {
     if (connection->state == CONNECTION_CLOSING) {
@@ -220,7 +122,7 @@ static void send_bytes(struct shard *shard, struct connection *connection, const
     counter_add(&shard->counters.packets_sent, 1);
 }
 
-static void close_connection(struct shard *shard, struct connection *connection, const char *why)
+void close_connection(struct shard *shard, struct connection *connection, const char *why)
 {
     if (connection->state == CONNECTION_CLOSING) {
         return;
@@ -246,7 +148,7 @@ static void close_bad_input(struct shard *shard, struct connection *connection, 
 
 /* ---- to the core ------------------------------------------------------------ */
 
-static void push_core_request(struct shard *shard, struct core_request *request)
+void push_core_request(struct shard *shard, struct core_request *request)
 {
     if (shard->overflow_count == 0 && spsc_ring_push(&shard->outbound, request)) {
         server_wake_core(shard->server);
@@ -451,124 +353,6 @@ static void handle_connected(struct shard *shard, struct shard_message *message)
     mark_runnable(shard, connection);
 }
 
-/* NIOServerCnxnFactory's connection expiry buckets (sessionlessCnxnTimeout
- * wide), by the time each connection would expire without traffic. */
-#define SHARD_DUMP_CONNECTION_BUCKET_MS 10000
-
-static int compare_connection_expiry(const void *left, const void *right)
-{
-    const struct fourlw_connection_info *a = left;
-    const struct fourlw_connection_info *b = right;
-    return a->established_ms < b->established_ms ? -1 : a->established_ms > b->established_ms;
-}
-
-/* Answers `dump` with the core's sessions and this shard's connections. */
-static void write_dump(struct shard *shard, struct connection *asker,
-                       const struct session_dump *sessions)
-{
-    struct timespec wall;
-    clock_gettime(CLOCK_REALTIME, &wall);
-    int64_t wall_ms = (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000;
-    int64_t wall_offset_ms = wall_ms - sessions->now_elapsed_ms;
-    size_t bucket_count = sessions->bucket_count;
-    struct fourlw_session_bucket *session_buckets =
-        calloc(bucket_count ? bucket_count : 1, sizeof(*session_buckets));
-    size_t ephemeral_count = sessions->ephemeral_session_count;
-    struct fourlw_session_paths *ephemerals =
-        calloc(ephemeral_count ? ephemeral_count : 1, sizeof(*ephemerals));
-    const char **paths = calloc(sessions->ephemeral_paths.count + 1, sizeof(*paths));
-    struct fourlw_connection_info *connections =
-        calloc(shard->slot_count ? shard->slot_count : 1, sizeof(*connections));
-    struct jute_writer out;
-    jute_writer_init(&out, SHARD_REPLY_BYTES_MAX);
-    if (session_buckets && ephemerals && paths && connections) {
-        size_t session_offset = 0;
-        for (size_t index = 0; index < bucket_count; index++) {
-            session_buckets[index].expire_time_ms =
-                sessions->bucket_expiry_elapsed_ms[index] + wall_offset_ms;
-            session_buckets[index].session_ids = sessions->bucket_session_ids + session_offset;
-            session_buckets[index].session_count = sessions->bucket_session_counts[index];
-            session_offset += sessions->bucket_session_counts[index];
-        }
-        for (size_t index = 0; index < sessions->ephemeral_paths.count; index++) {
-            struct jute_bytes path = sessions->ephemeral_paths.changes[index].path;
-            paths[index] = strndup((const char *)path.ptr, (size_t)path.len);
-        }
-        size_t path_offset = 0;
-        for (size_t index = 0; index < ephemeral_count; index++) {
-            ephemerals[index].session_id = sessions->ephemeral_session_ids[index];
-            ephemerals[index].paths = paths + path_offset;
-            ephemerals[index].path_count = sessions->ephemeral_path_counts[index];
-            path_offset += sessions->ephemeral_path_counts[index];
-        }
-        /* Every connection, grouped by when it would expire without
-         * traffic (ExpiryQueue rounds on the monotonic clock, then prints
-         * the wall time); established_ms is reused for that wall time.
-         * shard_connection_infos lists the live slots in slot order. */
-        size_t count = shard_connection_infos(shard, connections, shard->slot_count);
-        int64_t now_ms = monotonic_ms();
-        size_t with_session = 0;
-        size_t listed = 0;
-        for (uint32_t slot = 0; slot < shard->slot_count && listed < count; slot++) {
-            const struct connection *connection = shard->slots[slot];
-            if (!connection) {
-                continue;
-            }
-            struct fourlw_connection_info *info = &connections[listed++];
-            if (connection->state == CONNECTION_CLOSING) {
-                continue;
-            }
-            int64_t timeout_ms = connection->session_id != 0
-                                     ? connection->timeout_ms
-                                     : (int64_t)shard->settings.sessionless_timeout_ms;
-            int64_t expiry_ms = connection->last_heard_ms + timeout_ms;
-            expiry_ms = (expiry_ms / SHARD_DUMP_CONNECTION_BUCKET_MS + 1) *
-                        SHARD_DUMP_CONNECTION_BUCKET_MS;
-            info->established_ms = wall_ms + (expiry_ms - now_ms);
-            connections[with_session++] = *info;
-        }
-        qsort(connections, with_session, sizeof(*connections), compare_connection_expiry);
-        struct fourlw_connection_bucket *connection_buckets =
-            calloc(with_session ? with_session : 1, sizeof(*connection_buckets));
-        size_t connection_bucket_count = 0;
-        for (size_t index = 0; connection_buckets && index < with_session; index++) {
-            if (connection_bucket_count == 0 ||
-                connection_buckets[connection_bucket_count - 1].expire_time_ms !=
-                    connections[index].established_ms) {
-                connection_buckets[connection_bucket_count].expire_time_ms =
-                    connections[index].established_ms;
-                connection_buckets[connection_bucket_count].connections = &connections[index];
-                connection_bucket_count++;
-            }
-            connection_buckets[connection_bucket_count - 1].connection_count++;
-        }
-        struct fourlw_dump_info dump = {
-            .session_buckets = session_buckets,
-            .session_bucket_count = bucket_count,
-            .ephemerals = ephemerals,
-            .ephemeral_session_count = ephemeral_count,
-            .connection_buckets = connection_buckets,
-            .connection_bucket_count = connection_bucket_count,
-        };
-        fourlw_write_dump(&out, &dump);
-        free(connection_buckets);
-        for (size_t index = 0; index < sessions->ephemeral_paths.count; index++) {
-            free((void *)paths[index]);
-        }
-    }
-    if (out.ok && out.size > 0) {
-        asker->state = CONNECTION_READY; /* lets send_bytes through */
-        send_bytes(shard, asker, out.data, out.size);
-    }
-    jute_writer_free(&out);
-    free(session_buckets);
-    free(ephemerals);
-    free(paths);
-    free(connections);
-    asker->state = CONNECTION_READY;
-    close_connection(shard, asker, NULL);
-}
-
 static void process_message(struct shard *shard, struct shard_message *message)
 {
     switch (message->kind) {
@@ -596,13 +380,12 @@ static void process_message(struct shard *shard, struct shard_message *message)
     case SHARD_MESSAGE_CONNECTED:
         handle_connected(shard, message);
         break;
-    case SHARD_MESSAGE_DUMP: {
-        struct connection *connection = connection_by_id(shard, message->connection_id);
-        if (connection && connection->state == CONNECTION_DUMPING) {
-            write_dump(shard, connection, message->dump);
-        }
+    case SHARD_MESSAGE_GATHER:
+        shard_fourlw_send_part(shard, message);
         break;
-    }
+    case SHARD_MESSAGE_GATHERED:
+        shard_fourlw_answer(shard, message);
+        break;
     case SHARD_MESSAGE_CLOSE_CONNECTION: {
         struct connection *connection = connection_by_id(shard, message->connection_id);
         if (connection) {
@@ -1525,7 +1308,7 @@ static void handle_frame(struct shard *shard, struct connection *connection,
         handle_request_frame(shard, connection, payload, size);
         break;
     case CONNECTION_CLOSING:
-    case CONNECTION_DUMPING:
+    case CONNECTION_GATHERING:
         break;
     }
 }
@@ -1533,22 +1316,12 @@ static void handle_frame(struct shard *shard, struct connection *connection,
 static void handle_four_letter_word(struct shard *shard, struct connection *connection,
                                     const uint8_t word[4])
 {
-    if (fourlw_lookup(word) == FOURLW_DUMP &&
-        server_four_letter_word_allowed(shard->server, word)) {
-        /* The sessions live on the core: ask for them and answer when they
-         * arrive (SHARD_MESSAGE_DUMP). Input after the word is ignored. */
-        struct core_request *core = calloc(1, sizeof(*core));
-        assert(core != NULL);
-        core->kind = CORE_REQUEST_DUMP;
-        core->shard_index = shard->index;
-        core->connection_id = connection->id;
-        connection->state = CONNECTION_DUMPING;
-        push_core_request(shard, core);
-        return;
+    if (shard_fourlw_start_gather(shard, connection, word)) {
+        return; /* answered when every shard's part has arrived */
     }
     struct jute_writer out;
     jute_writer_init(&out, SHARD_REPLY_BYTES_MAX);
-    server_four_letter_word(shard->server, shard, word, &out);
+    server_four_letter_word(shard->server, word, &out);
     if (out.ok && out.size > 0) {
         send_bytes(shard, connection, out.data, out.size);
     }
@@ -1586,7 +1359,7 @@ static size_t consume_frames(struct shard *shard, struct connection *connection,
 {
     size_t offset = 0;
     while (offset < size && connection->state != CONNECTION_CLOSING &&
-           connection->state != CONNECTION_DUMPING) {
+           connection->state != CONNECTION_GATHERING) {
         const uint8_t *at = data + offset;
         size_t available = size - offset;
         if (connection->state == CONNECTION_NEW && connection->packets_received == 0 &&
@@ -1991,252 +1764,7 @@ void shard_destroy(struct shard *shard)
     free(shard);
 }
 
-/* ---- four-letter words on this shard ---------------------------------------- */
-
 bool shard_has_core_requests(struct shard *shard)
 {
     return spsc_ring_count(&shard->outbound) > 0;
 }
-
-static const char *operation_name(int32_t opcode)
-{
-    /* ServerCnxn's short names, as cons prints them. */
-    switch (opcode) {
-    case ZK_OP_PING: return "PING";
-    case ZK_OP_CREATE_SESSION: return "SESS";
-    case ZK_OP_MULTI: return "MULT";
-    case ZK_OP_MULTI_READ: return "MLTR";
-    case ZK_OP_CREATE:
-    case ZK_OP_CREATE2:
-    case ZK_OP_CREATE_TTL:
-    case ZK_OP_CREATE_CONTAINER: return "CREA";
-    case ZK_OP_DELETE:
-    case ZK_OP_DELETE_CONTAINER: return "DELE";
-    case ZK_OP_SET_DATA: return "SETD";
-    case ZK_OP_RECONFIG: return "RECO";
-    case ZK_OP_SET_ACL: return "SETA";
-    case ZK_OP_CLOSE_SESSION: return "CLOS";
-    case ZK_OP_SYNC: return "SYNC";
-    case ZK_OP_CHECK: return "CHEC";
-    case ZK_OP_EXISTS: return "EXIS";
-    case ZK_OP_GET_DATA: return "GETD";
-    case ZK_OP_SET_WATCHES:
-    case ZK_OP_SET_WATCHES2: return "SETW";
-    case ZK_OP_GET_ACL: return "GETA";
-    case ZK_OP_GET_CHILDREN:
-    case ZK_OP_GET_CHILDREN2: return "GETC";
-    case ZK_OP_GET_ALL_CHILDREN_NUMBER: return "GETACN";
-    case ZK_OP_CHECK_WATCHES: return "CHKW";
-    case ZK_OP_REMOVE_WATCHES: return "REMW";
-    case ZK_OP_GET_EPHEMERALS: return "GETE";
-    case ZK_OP_ADD_WATCH: return "ADDW";
-    case ZK_OP_WHO_AM_I: return "HOMI";
-    default: return "NA";
-    }
-}
-
-size_t shard_connection_infos(struct shard *shard, struct fourlw_connection_info *out,
-                              size_t out_max)
-{
-    size_t count = 0;
-    struct timespec wall;
-    clock_gettime(CLOCK_REALTIME, &wall);
-    int64_t wall_ms = (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000;
-    int64_t now_ms = monotonic_ms();
-    for (uint32_t slot = 0; slot < shard->slot_count && count < out_max; slot++) {
-        const struct connection *connection = shard->slots[slot];
-        if (!connection) {
-            continue;
-        }
-        struct fourlw_connection_info *info = &out[count++];
-        memset(info, 0, sizeof(*info));
-        snprintf(info->remote_address, sizeof(info->remote_address), "%s",
-                 connection->peer.address);
-        info->remote_port = connection->peer.port;
-        /* NIO interest: reads, except while a four-letter word runs. */
-        info->interest_ops = connection->four_letter_word ? 0 : 1;
-        info->queued = connection->pending_count;
-        info->packets_received = connection->packets_received;
-        info->packets_sent = connection->packets_sent;
-        info->session_id = connection->session_id;
-        info->last_operation = operation_name(connection->last_opcode);
-        info->established_ms = wall_ms - (now_ms - connection->established_ms);
-        info->session_timeout_ms = connection->timeout_ms;
-        info->last_cxid = connection->last_cxid;
-        info->last_zxid = connection->last_zxid;
-        info->last_response_time_ms = connection->last_response_ms;
-        info->latency_count = connection->latency_count;
-        info->latency_total_ms = connection->latency_total_ms;
-        info->latency_min_ms = connection->latency_min_ms;
-        info->latency_max_ms = connection->latency_max_ms;
-    }
-    return count;
-}
-
-void shard_reset_connection_stats(struct shard *shard)
-{
-    for (uint32_t slot = 0; slot < shard->slot_count; slot++) {
-        struct connection *connection = shard->slots[slot];
-        if (connection) {
-            connection->packets_received = 0;
-            connection->packets_sent = 0;
-            connection->latency_min_ms = 0;
-            connection->latency_max_ms = 0;
-            connection->latency_total_ms = 0;
-            connection->latency_count = 0;
-            connection->last_cxid = -1;
-            connection->last_zxid = -1;
-            connection->last_opcode = 0;
-            connection->last_response_ms = 0;
-        }
-    }
-}
-
-struct watch_listing {
-    struct shard *shard;
-    /* wchc: one entry per watcher; wchp: one entry per path. */
-    struct fourlw_session_paths *sessions;
-    struct fourlw_path_sessions *paths;
-    size_t count;
-    size_t capacity;
-    const char **names;       /* all strings, owned */
-    size_t name_count;
-    size_t name_capacity;
-    int64_t *ids;
-    size_t id_count;
-    size_t id_capacity;
-    bool failed;
-};
-
-static bool listing_reserve(void **items, size_t *capacity, size_t needed, size_t item_bytes)
-{
-    if (needed <= *capacity) {
-        return true;
-    }
-    size_t grown_capacity = *capacity ? *capacity * 2 : 64;
-    while (grown_capacity < needed) {
-        grown_capacity *= 2;
-    }
-    void *grown = realloc(*items, grown_capacity * item_bytes);
-    if (!grown) {
-        return false;
-    }
-    *items = grown;
-    *capacity = grown_capacity;
-    return true;
-}
-
-static int64_t watcher_session(struct shard *shard, uint64_t watcher_id)
-{
-    struct connection *connection = connection_by_id(shard, watcher_id);
-    return connection ? connection->session_id : 0;
-}
-
-static const char *listing_name(struct watch_listing *listing, struct jute_bytes path)
-{
-    if (!listing_reserve((void **)&listing->names, &listing->name_capacity,
-                         listing->name_count + 1, sizeof(*listing->names))) {
-        listing->failed = true;
-        return NULL;
-    }
-    char *name = strndup((const char *)path.ptr, (size_t)path.len);
-    if (!name) {
-        listing->failed = true;
-        return NULL;
-    }
-    listing->names[listing->name_count++] = name;
-    return name;
-}
-
-/* Watch visits come grouped: `first` starts a new group. Names and ids are
- * collected in flat arrays and the groups point into them once complete. */
-static void visit_by_watcher(void *context, uint64_t watcher_id, struct jute_bytes path,
-                             bool first)
-{
-    struct watch_listing *listing = context;
-    if (listing->failed) {
-        return;
-    }
-    if (first) {
-        if (!listing_reserve((void **)&listing->sessions, &listing->capacity, listing->count + 1,
-                             sizeof(*listing->sessions))) {
-            listing->failed = true;
-            return;
-        }
-        struct fourlw_session_paths *group = &listing->sessions[listing->count++];
-        group->session_id = watcher_session(listing->shard, watcher_id);
-        group->paths = (const char *const *)(uintptr_t)listing->name_count; /* start index */
-        group->path_count = 0;
-    }
-    if (listing_name(listing, path)) {
-        listing->sessions[listing->count - 1].path_count++;
-    }
-}
-
-static void visit_by_path(void *context, uint64_t watcher_id, struct jute_bytes path, bool first)
-{
-    struct watch_listing *listing = context;
-    if (listing->failed) {
-        return;
-    }
-    if (first) {
-        if (!listing_reserve((void **)&listing->paths, &listing->capacity, listing->count + 1,
-                             sizeof(*listing->paths))) {
-            listing->failed = true;
-            return;
-        }
-        struct fourlw_path_sessions *group = &listing->paths[listing->count++];
-        group->path = listing_name(listing, path);
-        group->session_ids = (const int64_t *)(uintptr_t)listing->id_count; /* start index */
-        group->session_count = 0;
-    }
-    if (!listing_reserve((void **)&listing->ids, &listing->id_capacity, listing->id_count + 1,
-                         sizeof(*listing->ids))) {
-        listing->failed = true;
-        return;
-    }
-    listing->ids[listing->id_count++] = watcher_session(listing->shard, watcher_id);
-    listing->paths[listing->count - 1].session_count++;
-}
-
-void shard_write_watches(struct shard *shard, int command, struct jute_writer *out)
-{
-    if (command == FOURLW_WCHS) {
-        struct watch_summary data = watch_summary(shard->watches, WATCH_MANAGER_DATA);
-        struct fourlw_watch_summary summary = {
-            .connection_count = (int64_t)data.connections,
-            .path_count = (int64_t)data.paths,
-            .watch_count = (int64_t)data.watches,
-        };
-        fourlw_write_wchs(out, &summary);
-        return;
-    }
-    struct watch_listing listing = {.shard = shard};
-    if (command == FOURLW_WCHC) {
-        watch_foreach_by_watcher(shard->watches, WATCH_MANAGER_DATA, visit_by_watcher, &listing);
-        for (size_t index = 0; !listing.failed && index < listing.count; index++) {
-            size_t start = (size_t)(uintptr_t)listing.sessions[index].paths;
-            listing.sessions[index].paths = listing.names + start;
-        }
-        if (!listing.failed) {
-            fourlw_write_wchc(out, listing.sessions, listing.count);
-        }
-    } else {
-        watch_foreach_by_path(shard->watches, WATCH_MANAGER_DATA, visit_by_path, &listing);
-        for (size_t index = 0; !listing.failed && index < listing.count; index++) {
-            size_t start = (size_t)(uintptr_t)listing.paths[index].session_ids;
-            listing.paths[index].session_ids = listing.ids + start;
-        }
-        if (!listing.failed) {
-            fourlw_write_wchp(out, listing.paths, listing.count);
-        }
-    }
-    for (size_t index = 0; index < listing.name_count; index++) {
-        free((void *)listing.names[index]);
-    }
-    free(listing.names);
-    free(listing.sessions);
-    free(listing.paths);
-    free(listing.ids);
-}
-

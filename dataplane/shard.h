@@ -73,14 +73,4 @@ void shard_counters_reset(struct shard *shard);
 /* The core's check before it sleeps (core thread only). */
 bool shard_has_core_requests(struct shard *shard);
 
-/* Four-letter words answered on the shard that received them; with more
- * than one shard they cover that shard's connections and watches only. */
-struct fourlw_connection_info;
-struct jute_writer;
-size_t shard_connection_infos(struct shard *shard, struct fourlw_connection_info *out,
-                              size_t out_max);
-void shard_reset_connection_stats(struct shard *shard);
-/* wchs, wchc or wchp (enum fourlw_command). */
-void shard_write_watches(struct shard *shard, int command, struct jute_writer *out);
-
 #endif

@@ -138,3 +138,38 @@ def test_default_whitelist_allows_only_srvr():
             assert "is not executed because it is not in the whitelist" in expected
             assert servers.four_letter_word(ch.address, word) == expected
         assert "Mode: standalone" in servers.four_letter_word(ch.address, "srvr")
+
+
+PORT_CHEETAH_SHARDED = 22534
+SHARDED_CLIENTS = 6
+
+
+def test_words_see_every_shard():
+    """With several shards, connections and watches live on different
+    threads; cons, wchs, wchp and dump must still list all of them."""
+    with servers.cheetah(PORT_CHEETAH_SHARDED, {"cheetah.shards": "3"}) as server:
+        setup = KazooClient(hosts=server.address)
+        setup.start(timeout=10)
+        setup.create("/shared", b"")
+        setup.stop()
+        setup.close()
+        clients = []
+        for index in range(SHARDED_CLIENTS):
+            client = KazooClient(hosts=server.address)
+            client.start(timeout=10)
+            client.get("/shared", watch=lambda event: None)
+            clients.append(client)
+        try:
+            cons = servers.four_letter_word(server.address, "cons")
+            assert cons.count("sid=") == SHARDED_CLIENTS
+            assert f"{SHARDED_CLIENTS} connections watching 1 paths" in \
+                servers.four_letter_word(server.address, "wchs")
+            wchp = servers.four_letter_word(server.address, "wchp")
+            assert wchp.count("/shared") == 1 and wchp.count("0x") == SHARDED_CLIENTS
+            dump = servers.four_letter_word(server.address, "dump")
+            assert dump.count("sessionId: 0x") >= SHARDED_CLIENTS
+            assert f"Session Sets (" in dump and f"/({SHARDED_CLIENTS}):" in dump
+        finally:
+            for client in clients:
+                client.stop()
+                client.close()
