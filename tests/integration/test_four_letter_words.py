@@ -76,6 +76,14 @@ def test_four_letter_word_has_zookeepers_shape(pair, word):
     zookeeper, cheetah = pair
     expected = normalise(servers.four_letter_word(zookeeper.address, word), zookeeper.port)
     actual = normalise(servers.four_letter_word(cheetah.address, word), cheetah.port)
+    if word == "dump":
+        # Expiry buckets depend on when each connection was last heard: two
+        # connections may straddle a bucket boundary on one server and not
+        # on the other. Compare the content without the bucket headers.
+        expected = "\n".join(line for line in expected.splitlines()
+                             if not line.endswith("expire at <date>:"))
+        actual = "\n".join(line for line in actual.splitlines()
+                           if not line.endswith("expire at <date>:"))
     if word in ("cons", "stat"):
         # Connections are listed in ZooKeeper's hash-set order: compare as sets.
         assert sorted(actual.splitlines()) == sorted(expected.splitlines())
