@@ -35,6 +35,10 @@
 /* NIOServerCnxnFactory's zookeeper.nio.sessionlessCnxnTimeout default. */
 #define SERVER_SESSIONLESS_TIMEOUT_MS 10000u
 #define SERVER_SESSIONS_MAX (1u << 22)
+/* After a crash the kernel releases an io_uring's sockets a little after
+ * the process is gone: a restart waits this long for the port, then fails. */
+#define SERVER_PORT_WAIT_MS 5000
+#define SERVER_PORT_RETRY_MS 100
 
 struct ip_count {
     char address[64];
@@ -350,7 +354,18 @@ static bool check_port_free(const char *address, uint16_t port, char *error, siz
     }
     int one = 1;
     setsockopt(probe, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    bool free_port = bind(probe, (struct sockaddr *)&storage, length) == 0;
+    bool free_port = false;
+    for (int waited_ms = 0; waited_ms <= SERVER_PORT_WAIT_MS; waited_ms += SERVER_PORT_RETRY_MS) {
+        free_port = bind(probe, (struct sockaddr *)&storage, length) == 0;
+        if (free_port || errno != EADDRINUSE) {
+            break;
+        }
+        if (waited_ms == 0) {
+            log_info("%s:%u is in use; waiting up to %d ms for it to be released", address,
+                     port, SERVER_PORT_WAIT_MS);
+        }
+        usleep(SERVER_PORT_RETRY_MS * 1000);
+    }
     if (!free_port) {
         snprintf(error, error_bytes,
                  "cannot listen on %s:%u: %s (is another ZooKeeper or Cheetah running there? "

@@ -944,7 +944,13 @@ static void uring_destroy(struct transport *transport)
     if (!t)
         return;
     /* `closed` is not called for connections still open: the shard is
-     * going away with its transport. Exiting the ring cancels every op. */
+     * going away with its transport. Exiting the ring cancels every op, but
+     * the kernel finishes that teardown later, on its own, and until then
+     * the pending multishot accept keeps the listening socket alive (in
+     * LISTEN), so a server restarted at once could not bind. shutdown()
+     * takes the socket out of LISTEN now, whoever still holds it. */
+    if (t->listen_fd >= 0)
+        shutdown(t->listen_fd, SHUT_RDWR);
     io_uring_queue_exit(&t->ring);
     for (uint32_t i = 0; i < t->slot_count; i++) {
         struct transport_connection *c = &t->slots[i];

@@ -85,3 +85,20 @@ def test_busy_port_stops_startup_with_a_clear_message():
         assert "Address already in use" in result.stderr
         # The first server still answers alone.
         assert "Mode: standalone" in servers.four_letter_word(server.address, "srvr")
+
+
+PORT_RESTART = 22553
+
+
+def test_restart_right_after_sigkill_serves_again():
+    """After a crash the kernel releases the io_uring's listening socket a
+    little after the process is gone; a restart waits for it (bounded)
+    instead of failing with "Address already in use"."""
+    import jute_client as jc
+    crashed = servers.start("cheetah", PORT_RESTART)
+    client = jc.JuteClient(crashed.address)
+    client.connect()
+    crashed.kill()
+    client.close()
+    with servers.cheetah(PORT_RESTART) as restarted:
+        assert "Mode: standalone" in servers.four_letter_word(restarted.address, "srvr")
