@@ -1,6 +1,7 @@
 """How cheetah-server starts: with no file, with a zoo.cfg, with a bad one."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -100,5 +101,8 @@ def test_restart_right_after_sigkill_serves_again():
     client.connect()
     crashed.kill()
     client.close()
-    with servers.cheetah(PORT_RESTART) as restarted:
-        assert "Mode: standalone" in servers.four_letter_word(restarted.address, "srvr")
+    try:
+        with servers.cheetah(PORT_RESTART) as restarted:
+            assert "Mode: standalone" in servers.four_letter_word(restarted.address, "srvr")
+    finally:
+        shutil.rmtree(crashed.workdir, ignore_errors=True)
