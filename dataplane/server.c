@@ -138,26 +138,12 @@ void server_wake_core(struct server *server)
 
 /* ---- four-letter words ---------------------------------------------------------- */
 
+/* dirs and conf report the size of dataDir/version-2 (FileTxnSnapLog). */
 static int64_t directory_bytes(const char *directory)
 {
     char path[CONFIG_PATH_BYTES_MAX + 16];
     snprintf(path, sizeof(path), "%s/version-2", directory);
-    DIR *dir = opendir(path);
-    if (!dir) {
-        return 0;
-    }
-    int64_t total = 0;
-    struct dirent *entry;
-    while ((entry = readdir(dir)) != NULL) {
-        char file[sizeof(path) + 256];
-        snprintf(file, sizeof(file), "%s/%s", path, entry->d_name);
-        struct stat info;
-        if (stat(file, &info) == 0 && S_ISREG(info.st_mode)) {
-            total += info.st_size;
-        }
-    }
-    closedir(dir);
-    return total;
+    return fourlw_directory_size_bytes(path);
 }
 
 static int64_t open_file_descriptors(void)

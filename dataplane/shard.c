@@ -51,7 +51,6 @@
 #define SHARD_CHILDREN_RETRIES_MAX 8
 #define SHARD_REPLY_BYTES_MAX (64u << 20)
 #define SHARD_AUTH_IDS_MAX 64
-#define SHARD_CONNECTION_AUTH_BYTES_MAX 8192u
 /* How often sessions heard from are reported to the core, at most. */
 #define SHARD_TOUCH_INTERVAL_DIVISOR 4
 #define SHARD_RECEIVE_BUFFER_BYTES 65536u
@@ -1069,10 +1068,13 @@ static bool opcode_is_write(int32_t opcode)
     }
 }
 
+/* Hands the write to the core. The pending entry's payload buffer moves
+ * with it (the RequestHeader stripped in place): no second copy. */
 static void send_write_to_core(struct shard *shard, struct connection *connection,
-                               struct pending_request *pending, const uint8_t *body,
-                               size_t body_size)
+                               struct pending_request *pending)
 {
+    const size_t header_bytes = 8;
+    assert(pending->payload_size >= header_bytes);
     struct core_request *core = calloc(1, sizeof(*core));
     assert(core != NULL);
     core->kind = CORE_REQUEST_WRITE;
@@ -1083,12 +1085,12 @@ static void send_write_to_core(struct shard *shard, struct connection *connectio
     core->opcode = pending->opcode;
     core->auth = store_auth_copy(connection->auth);
     assert(core->auth != NULL);
-    if (body_size > 0) {
-        core->body = malloc(body_size);
-        assert(core->body != NULL);
-        memcpy(core->body, body, body_size);
-    }
+    size_t body_size = pending->payload_size - header_bytes;
+    memmove(pending->payload, pending->payload + header_bytes, body_size);
+    core->body = pending->payload;
     core->body_bytes = body_size;
+    pending->payload = NULL;
+    pending->payload_size = 0;
     pending->sent_to_core = true;
     push_core_request(shard, core);
 }
@@ -1118,12 +1120,7 @@ static void connection_advance(struct shard *shard, struct connection *connectio
             break;
         }
         if (!pending->sent_to_core) {
-            size_t header_bytes = 8;
-            send_write_to_core(shard, connection, pending, pending->payload + header_bytes,
-                               pending->payload_size - header_bytes);
-            free(pending->payload);
-            pending->payload = NULL;
-            pending->payload_size = 0;
+            send_write_to_core(shard, connection, pending);
         }
     }
 }

@@ -321,20 +321,6 @@ static bool parse_v4(const uint8_t *begin, const uint8_t *end, uint8_t out[4])
     return part == 4;
 }
 
-static int hex_value(uint8_t c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 /* IPv6 text form (hex groups, one "::"). */
 static bool parse_v6(const uint8_t *begin, const uint8_t *end, uint8_t out[16])
 {
@@ -349,8 +335,8 @@ static bool parse_v6(const uint8_t *begin, const uint8_t *end, uint8_t out[16])
     while (at < end) {
         int digits = 0;
         uint32_t value = 0;
-        while (at < end && hex_value(*at) >= 0 && digits < 5) {
-            value = value * 16 + (uint32_t)hex_value(*at);
+        while (at < end && store_hex_digit_value(*at) >= 0 && digits < 5) {
+            value = value * 16 + (uint32_t)store_hex_digit_value(*at);
             at++;
             digits++;
         }

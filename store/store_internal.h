@@ -249,6 +249,21 @@ void store_txn_write_header(struct store_txn *txn, int64_t session_id, int32_t c
 bool store_change_list_add(struct store_change_list *list, int32_t event_type,
                            const uint8_t *path, size_t len, const struct store_acl_list *acl);
 
+/* The value of one hex digit (either case), or -1. */
+static inline int store_hex_digit_value(int c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
 /* Java HashSet iteration orders (java_order.c): a set of `initial_capacity`
  * that once held `size_max` entries, entries inserted in czxid order; and
  * the order of a clone of such an iteration (HashSet.clone). */

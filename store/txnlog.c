@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "jute/zk_constants.h"
+#include "store/store_internal.h"
 
 /* ---- Adler32 ------------------------------------------------------------ */
 
@@ -75,20 +76,6 @@ int store_txnlog_name(char *out, size_t out_bytes, int64_t zxid)
     return written;
 }
 
-static int hex_digit_value(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 /* Long.parseLong(text[0..len), 16): optional sign, at least one digit, the
  * value within a signed 64-bit long. */
 static bool parse_java_hex_long(const char *text, size_t len, int64_t *out)
@@ -106,7 +93,7 @@ static bool parse_java_hex_long(const char *text, size_t len, int64_t *out)
     const uint64_t limit = negative ? (uint64_t)1 << 63 : ((uint64_t)1 << 63) - 1;
     uint64_t magnitude = 0;
     for (; at < len; at++) {
-        int digit = hex_digit_value(text[at]);
+        int digit = store_hex_digit_value(text[at]);
         if (digit < 0 || magnitude > (limit - (uint64_t)digit) / 16) {
             return false;
         }
