@@ -123,6 +123,20 @@ struct shard_message {
     uint8_t password[ZK_SESSION_PASSWORD_BYTES];
 };
 
+/* One transaction on its way to the log (sequencer -> log writer). Made by
+ * the sequencer when it prepares the transaction; the log writer reads it
+ * and publishes "durable up to zxid"; the sequencer applies it and frees it
+ * only after that, so the writer never sees it freed. Immutable once
+ * handed over. */
+struct log_record {
+    int64_t zxid;
+    /* Start a new log file with this transaction (ZooKeeper's rollLog,
+     * after snapCount transactions). */
+    bool roll_before;
+    uint32_t txn_bytes;
+    uint8_t txn[]; /* TxnHeader + record, as store_prepare made them */
+};
+
 void commit_record_release(struct commit_record *commit);
 void shard_message_free(struct shard_message *message);
 void gather_part_free(struct gather_part *part);

@@ -7,6 +7,7 @@
 #include "consensus/java_random.h"
 #include "consensus/session_tracker.h"
 #include "jute/records.h"
+#include "store/snapshot.h"
 
 /* Expired sessions handled per tick; the rest wait for the next tick. */
 #define SEQUENCER_EXPIRED_PER_TICK_MAX 1024u
@@ -14,6 +15,35 @@
 #define SEQUENCER_CONTAINERS_PER_CHECK_MAX 10000u
 /* Which connection owns a session: open addressing, power of two. */
 #define OWNER_TABLE_MIN_SLOTS 1024u
+
+struct commit_origin {
+    bool has_origin;
+    uint32_t shard_index;
+    uint64_t connection_id;
+    int32_t xid;
+    int32_t opcode;
+};
+
+enum pending_kind {
+    PENDING_TXN = 1,        /* a transaction waiting to be durable */
+    PENDING_MESSAGE = 2,    /* a ready message, sent in its turn */
+    PENDING_ERROR_REPLY = 3, /* a refusal without a transaction */
+    PENDING_PIPELINE_READ = 4, /* sync / getEphemerals, answered in its turn */
+};
+
+struct pending_entry {
+    enum pending_kind kind;
+    struct log_record *record;   /* TXN: owned */
+    struct commit_origin origin; /* TXN (when a client asked) and ERROR_REPLY */
+    int64_t closed_session_id;   /* TXN: closeSession or expiry of that session */
+    /* TXN of createSession: CONNECTED, sent once the session is committed
+     * (ZooKeeper answers the handshake from FinalRequestProcessor).
+     * MESSAGE: the message. Owned. */
+    struct shard_message *message;
+    uint32_t message_shard;
+    int32_t err;                   /* ERROR_REPLY */
+    struct core_request *request;  /* PIPELINE_READ: owned */
+};
 
 struct session_owner {
     int64_t session_id; /* 0 = empty slot; ids are never 0 */
@@ -27,8 +57,14 @@ struct sequencer {
     struct sequencer_config config;
     struct sequencer_output output;
     struct session_tracker *sessions;
-    int64_t last_zxid;
+    int64_t last_zxid;          /* last committed (applied to the tree) */
+    int64_t last_prepared_zxid; /* last given to a transaction */
+    int64_t durable_zxid;       /* what the log reported */
     int64_t transactions_committed;
+    /* The FIFO of everything waiting for the log: a ring of entries. */
+    struct pending_entry *pending;
+    size_t pending_head;
+    size_t pending_count;
     int64_t next_container_check_ms;
     /* Reused for every transaction, so the hot path does not allocate them. */
     struct store_txn txn;
@@ -287,36 +323,27 @@ static void encode_header_reply(struct jute_writer *out, int32_t xid, int64_t zx
 
 /* ---- commit ------------------------------------------------------------- */
 
-struct commit_origin {
-    bool has_origin;
-    uint32_t shard_index;
-    uint64_t connection_id;
-    int32_t xid;
-    int32_t opcode;
-};
-
-/* The commit step, then apply, then hand every shard the commit. A quorum of
- * one commits at once; issue 3 inserts "durable" and issue 5 "acked by a
- * quorum" between prepare and this function. */
-static void commit_and_apply(struct sequencer *sequencer, const struct commit_origin *origin,
-                             int64_t closed_session_id)
+/* Apply a durable transaction, then hand every shard the commit. */
+static void commit_and_apply(struct sequencer *sequencer, const struct log_record *record,
+                             const struct commit_origin *origin, int64_t closed_session_id)
 {
     struct commit_record *commit = calloc(1, sizeof(*commit));
     assert(commit != NULL);
     store_change_list_init(&commit->changes);
-    commit->zxid = sequencer->txn.zxid;
+    commit->zxid = record->zxid;
     commit->closed_session_id = closed_session_id;
 
     struct store_apply_result *result = &sequencer->result;
     store_apply_result_free(result);
     store_apply_result_init(result);
-    struct jute_bytes txn_bytes = jute_bytes_of(sequencer->txn.bytes.data,
-                                                (int32_t)sequencer->txn.bytes.size);
+    struct jute_bytes txn_bytes = jute_bytes_of(record->txn, (int32_t)record->txn_bytes);
     int status = store_apply(sequencer->tree, txn_bytes, &commit->changes, result);
     /* The sequencer made these bytes itself: failing to read them back is a
      * bug, not an input error. */
     assert(status == ZK_OK);
     (void)status;
+    assert(commit->zxid == sequencer->last_zxid + 1 || sequencer->last_zxid == 0 ||
+           (commit->zxid >> 32) != (sequencer->last_zxid >> 32));
     sequencer->last_zxid = commit->zxid;
     sequencer->transactions_committed++;
 
@@ -346,23 +373,157 @@ static void commit_and_apply(struct sequencer *sequencer, const struct commit_or
     }
 }
 
+/* ---- the pending FIFO ---------------------------------------------------- */
+
+static size_t pending_space(const struct sequencer *sequencer)
+{
+    return SEQUENCER_PENDING_MAX - sequencer->pending_count;
+}
+
+static struct pending_entry *pending_push(struct sequencer *sequencer, enum pending_kind kind)
+{
+    assert(sequencer->pending_count < SEQUENCER_PENDING_MAX);
+    size_t slot = (sequencer->pending_head + sequencer->pending_count) % SEQUENCER_PENDING_MAX;
+    sequencer->pending_count++;
+    struct pending_entry *entry = &sequencer->pending[slot];
+    memset(entry, 0, sizeof(*entry));
+    entry->kind = kind;
+    return entry;
+}
+
+static void handle_pipeline_read(struct sequencer *sequencer, const struct core_request *request);
+static void reply_now(struct sequencer *sequencer, const struct commit_origin *origin, int32_t err);
+
+/* Sends one entry whose turn has come. */
+static void pending_run(struct sequencer *sequencer, struct pending_entry *entry)
+{
+    switch (entry->kind) {
+    case PENDING_TXN:
+        commit_and_apply(sequencer, entry->record, &entry->origin, entry->closed_session_id);
+        if (entry->closed_session_id != 0) {
+            session_tracker_remove(sequencer->sessions, entry->closed_session_id);
+        }
+        free(entry->record);
+        if (entry->message) {
+            deliver(sequencer, entry->message_shard, entry->message);
+        }
+        break;
+    case PENDING_MESSAGE:
+        deliver(sequencer, entry->message_shard, entry->message);
+        break;
+    case PENDING_ERROR_REPLY:
+        reply_now(sequencer, &entry->origin, entry->err);
+        break;
+    case PENDING_PIPELINE_READ:
+        handle_pipeline_read(sequencer, entry->request);
+        core_request_free(entry->request);
+        break;
+    }
+}
+
+/* Sends, in order, every entry that no longer waits for the log. */
+static void pending_drain(struct sequencer *sequencer)
+{
+    while (sequencer->pending_count > 0) {
+        struct pending_entry *entry = &sequencer->pending[sequencer->pending_head];
+        if (entry->kind == PENDING_TXN && entry->record->zxid > sequencer->durable_zxid) {
+            return;
+        }
+        struct pending_entry taken = *entry;
+        sequencer->pending_head = (sequencer->pending_head + 1) % SEQUENCER_PENDING_MAX;
+        sequencer->pending_count--;
+        pending_run(sequencer, &taken);
+    }
+}
+
+/* Turns the prepared transaction (sequencer->txn) into a log record, hands
+ * it to the log and queues it. */
+static struct pending_entry *propose(struct sequencer *sequencer,
+                                     const struct commit_origin *origin,
+                                     int64_t closed_session_id)
+{
+    const struct store_txn *txn = &sequencer->txn;
+    assert(txn->zxid == sequencer->last_prepared_zxid + 1);
+    sequencer->last_prepared_zxid = txn->zxid;
+    struct log_record *record = malloc(sizeof(*record) + txn->bytes.size);
+    assert(record != NULL);
+    record->zxid = txn->zxid;
+    record->roll_before = false;
+    record->txn_bytes = (uint32_t)txn->bytes.size;
+    memcpy(record->txn, txn->bytes.data, txn->bytes.size);
+    struct pending_entry *entry = pending_push(sequencer, PENDING_TXN);
+    entry->record = record;
+    entry->origin = *origin;
+    entry->closed_session_id = closed_session_id;
+    if (sequencer->output.log_append) {
+        sequencer->output.log_append(sequencer->output.context, record);
+    } else {
+        sequencer->durable_zxid = record->zxid; /* no log: durable at once */
+    }
+    return entry;
+}
+
+void sequencer_set_log(struct sequencer *sequencer,
+                       void (*log_append)(void *context, struct log_record *record),
+                       void *context)
+{
+    assert(sequencer->pending_count == 0);
+    sequencer->output.log_append = log_append;
+    sequencer->output.context = context;
+}
+
+void sequencer_durable(struct sequencer *sequencer, int64_t zxid)
+{
+    if (zxid > sequencer->durable_zxid) {
+        assert(zxid <= sequencer->last_prepared_zxid);
+        sequencer->durable_zxid = zxid;
+    }
+    pending_drain(sequencer);
+}
+
+bool sequencer_accepting(const struct sequencer *sequencer)
+{
+    /* A request queues at most two entries (a reconnect: close + connected). */
+    return pending_space(sequencer) > 2;
+}
+
 /* ---- requests ------------------------------------------------------------ */
+
+static struct commit_origin origin_of(const struct core_request *request)
+{
+    return (struct commit_origin){
+        .has_origin = true,
+        .shard_index = request->shard_index,
+        .connection_id = request->connection_id,
+        .xid = request->xid,
+        .opcode = request->opcode,
+    };
+}
+
+/* A reply with the header alone, stamped with the last committed zxid. */
+static void reply_now(struct sequencer *sequencer, const struct commit_origin *origin, int32_t err)
+{
+    struct shard_message *message = message_new(SHARD_MESSAGE_REPLY);
+    assert(message != NULL);
+    message->connection_id = origin->connection_id;
+    message->xid = origin->xid;
+    message->opcode = origin->opcode;
+    message->err = err;
+    message->close_after_reply = origin->opcode == ZK_OP_CLOSE_SESSION && err == ZK_OK;
+    encode_header_reply(&sequencer->reply, origin->xid, sequencer->last_zxid, err);
+    bool taken = message_take_reply(message, &sequencer->reply);
+    assert(taken);
+    (void)taken;
+    deliver(sequencer, origin->shard_index, message);
+}
 
 static void reply_without_txn(struct sequencer *sequencer, const struct core_request *request,
                               int32_t err)
 {
-    struct shard_message *message = message_new(SHARD_MESSAGE_REPLY);
-    assert(message != NULL);
-    message->connection_id = request->connection_id;
-    message->xid = request->xid;
-    message->opcode = request->opcode;
-    message->err = err;
-    message->close_after_reply = request->opcode == ZK_OP_CLOSE_SESSION && err == ZK_OK;
-    encode_header_reply(&sequencer->reply, request->xid, sequencer->last_zxid, err);
-    bool taken = message_take_reply(message, &sequencer->reply);
-    assert(taken);
-    (void)taken;
-    deliver(sequencer, request->shard_index, message);
+    struct pending_entry *entry = pending_push(sequencer, PENDING_ERROR_REPLY);
+    entry->origin = origin_of(request);
+    entry->err = err;
+    pending_drain(sequencer);
 }
 
 /* sync and getEphemerals: reads that ZooKeeper answers in commit order. */
@@ -374,10 +535,11 @@ static void handle_pipeline_read(struct sequencer *sequencer, const struct core_
     struct jute_arena arena;
     jute_arena_init(&arena, arena_bytes, sizeof(arena_bytes));
     struct jute_writer *out = &sequencer->reply;
+    struct commit_origin origin = origin_of(request);
     if (request->opcode == ZK_OP_SYNC) {
         struct jute_sync_request sync;
         if (!jute_sync_request_decode(&reader, &arena, &sync)) {
-            reply_without_txn(sequencer, request, ZK_MARSHALLINGERROR);
+            reply_now(sequencer, &origin, ZK_MARSHALLINGERROR);
             return;
         }
         frame_begin(out, request->xid, sequencer->last_zxid, ZK_OK);
@@ -388,7 +550,7 @@ static void handle_pipeline_read(struct sequencer *sequencer, const struct core_
         assert(request->opcode == ZK_OP_GET_EPHEMERALS);
         struct jute_get_ephemerals_request get;
         if (!jute_get_ephemerals_request_decode(&reader, &arena, &get)) {
-            reply_without_txn(sequencer, request, ZK_MARSHALLINGERROR);
+            reply_now(sequencer, &origin, ZK_MARSHALLINGERROR);
             return;
         }
         struct store_change_list paths;
@@ -421,21 +583,24 @@ static void handle_pipeline_read(struct sequencer *sequencer, const struct core_
     deliver(sequencer, request->shard_index, message);
 }
 
-static void handle_write(struct sequencer *sequencer, const struct core_request *request,
+/* Returns true when it took ownership of `request`. */
+static bool handle_write(struct sequencer *sequencer, struct core_request *request,
                          int64_t now_ms, int64_t now_elapsed_ms)
 {
     if (request->opcode == ZK_OP_SYNC || request->opcode == ZK_OP_GET_EPHEMERALS) {
-        handle_pipeline_read(sequencer, request);
-        return;
+        struct pending_entry *entry = pending_push(sequencer, PENDING_PIPELINE_READ);
+        entry->request = request;
+        pending_drain(sequencer);
+        return true;
     }
     /* SessionTrackerImpl.checkSession: an unknown or closing session. */
     if (!session_tracker_touch(sequencer->sessions, request->session_id, now_elapsed_ms)) {
         reply_without_txn(sequencer, request, ZK_SESSIONEXPIRED);
-        return;
+        return false;
     }
     struct store_txn *txn = &sequencer->txn;
     jute_writer_reset(&txn->bytes);
-    int64_t zxid = sequencer->last_zxid + 1;
+    int64_t zxid = sequencer->last_prepared_zxid + 1;
     int status;
     int64_t closed_session_id = 0;
     if (request->opcode == ZK_OP_CLOSE_SESSION) {
@@ -467,25 +632,20 @@ static void handle_write(struct sequencer *sequencer, const struct core_request 
         /* Refused before a transaction was made (ZooKeeper answers these
          * without logging anything): reply with the error alone. */
         reply_without_txn(sequencer, request, status);
-        return;
+        return false;
     }
     assert(txn->zxid == zxid);
-    struct commit_origin origin = {
-        .has_origin = true,
-        .shard_index = request->shard_index,
-        .connection_id = request->connection_id,
-        .xid = request->xid,
-        .opcode = request->opcode,
-    };
-    commit_and_apply(sequencer, &origin, closed_session_id);
+    struct commit_origin origin = origin_of(request);
+    propose(sequencer, &origin, closed_session_id);
     if (closed_session_id != 0) {
-        session_tracker_remove(sequencer->sessions, closed_session_id);
         owner_clear(sequencer, closed_session_id);
     }
+    pending_drain(sequencer);
+    return false;
 }
 
-static void send_connected(struct sequencer *sequencer, const struct core_request *request,
-                           bool valid, int64_t session_id)
+static struct shard_message *connected_message(const struct core_request *request, bool valid,
+                                               int64_t session_id)
 {
     struct shard_message *message = message_new(SHARD_MESSAGE_CONNECTED);
     assert(message != NULL);
@@ -496,7 +656,15 @@ static void send_connected(struct sequencer *sequencer, const struct core_reques
         message->timeout_ms = request->timeout_ms;
         zk_session_password(session_id, message->password);
     }
-    deliver(sequencer, request->shard_index, message);
+    return message;
+}
+
+static void queue_message(struct sequencer *sequencer, uint32_t shard_index,
+                          struct shard_message *message)
+{
+    struct pending_entry *entry = pending_push(sequencer, PENDING_MESSAGE);
+    entry->message = message;
+    entry->message_shard = shard_index;
 }
 
 static void handle_connect(struct sequencer *sequencer, const struct core_request *request,
@@ -512,7 +680,7 @@ static void handle_connect(struct sequencer *sequencer, const struct core_reques
             assert(close != NULL);
             close->connection_id = owner->connection_id;
             close->session_id = request->session_id;
-            deliver(sequencer, owner->shard_index, close);
+            queue_message(sequencer, owner->shard_index, close);
             owner_clear(sequencer, request->session_id);
         }
         /* A wrong password is refused after the old connection closed; the
@@ -524,26 +692,31 @@ static void handle_connect(struct sequencer *sequencer, const struct core_reques
             owner_set(sequencer, request->session_id, request->shard_index,
                       request->connection_id);
         }
-        send_connected(sequencer, request, valid, request->session_id);
+        queue_message(sequencer, request->shard_index,
+                      connected_message(request, valid, request->session_id));
+        pending_drain(sequencer);
         return;
     }
     int64_t session_id = session_tracker_create_session(sequencer->sessions, request->timeout_ms,
                                                         now_elapsed_ms);
     if (session_id == 0) {
         /* sessions_max reached: refuse as an invalid session would be. */
-        send_connected(sequencer, request, false, 0);
+        queue_message(sequencer, request->shard_index, connected_message(request, false, 0));
+        pending_drain(sequencer);
         return;
     }
     struct store_txn *txn = &sequencer->txn;
     jute_writer_reset(&txn->bytes);
     int status = store_prepare_create_session(txn, session_id, request->timeout_ms,
-                                              sequencer->last_zxid + 1, now_ms);
+                                              sequencer->last_prepared_zxid + 1, now_ms);
     assert(status == ZK_OK);
     (void)status;
     struct commit_origin origin = {.has_origin = false};
-    commit_and_apply(sequencer, &origin, 0);
+    struct pending_entry *entry = propose(sequencer, &origin, 0);
+    entry->message = connected_message(request, true, session_id);
+    entry->message_shard = request->shard_index;
     owner_set(sequencer, session_id, request->shard_index, request->connection_id);
-    send_connected(sequencer, request, true, session_id);
+    pending_drain(sequencer);
 }
 
 struct dump_builder {
@@ -650,7 +823,9 @@ void sequencer_handle(struct sequencer *sequencer, struct core_request *request,
 {
     switch (request->kind) {
     case CORE_REQUEST_WRITE:
-        handle_write(sequencer, request, now_ms, now_elapsed_ms);
+        if (handle_write(sequencer, request, now_ms, now_elapsed_ms)) {
+            return; /* queued, freed in its turn */
+        }
         break;
     case CORE_REQUEST_CONNECT:
         handle_connect(sequencer, request, now_ms, now_elapsed_ms);
@@ -683,12 +858,11 @@ static void expire_session(struct sequencer *sequencer, int64_t session_id, int6
     struct store_txn *txn = &sequencer->txn;
     jute_writer_reset(&txn->bytes);
     int status = store_prepare_close_session(sequencer->tree, txn, session_id, 0,
-                                             sequencer->last_zxid + 1, now_ms);
+                                             sequencer->last_prepared_zxid + 1, now_ms);
     assert(status == ZK_OK);
     (void)status;
     struct commit_origin origin = {.has_origin = false};
-    commit_and_apply(sequencer, &origin, session_id);
-    session_tracker_remove(sequencer->sessions, session_id);
+    propose(sequencer, &origin, session_id);
     owner_clear(sequencer, session_id);
 }
 
@@ -700,17 +874,20 @@ static void remove_containers(struct sequencer *sequencer, int64_t now_ms)
     if (limit == 0 || limit > SEQUENCER_CONTAINERS_PER_CHECK_MAX) {
         limit = SEQUENCER_CONTAINERS_PER_CHECK_MAX;
     }
+    if (limit > pending_space(sequencer)) {
+        limit = pending_space(sequencer); /* the rest wait for the next check */
+    }
     size_t count = store_collect_expired_containers(sequencer->tree, now_ms, &due, limit);
     for (size_t index = 0; index < count; index++) {
         struct store_txn *txn = &sequencer->txn;
         jute_writer_reset(&txn->bytes);
         int status = store_prepare_delete_container(sequencer->tree, txn, due.changes[index].path,
-                                                    sequencer->last_zxid + 1, now_ms);
+                                                    sequencer->last_prepared_zxid + 1, now_ms);
         if (status != ZK_OK) {
-            continue; /* no longer a candidate: nothing to log */
+            continue; /* no longer a candidate (or already being deleted): nothing to log */
         }
         struct commit_origin origin = {.has_origin = false};
-        commit_and_apply(sequencer, &origin, 0);
+        propose(sequencer, &origin, 0);
     }
     store_change_list_free(&due);
 }
@@ -718,13 +895,19 @@ static void remove_containers(struct sequencer *sequencer, int64_t now_ms)
 int64_t sequencer_tick(struct sequencer *sequencer, int64_t now_ms, int64_t now_elapsed_ms)
 {
     int64_t expired[SEQUENCER_EXPIRED_PER_TICK_MAX];
+    size_t expire_max = SEQUENCER_EXPIRED_PER_TICK_MAX;
+    if (expire_max > pending_space(sequencer)) {
+        expire_max = pending_space(sequencer); /* the rest expire at the next tick */
+    }
     size_t count = session_tracker_expired(sequencer->sessions, now_elapsed_ms, expired,
-                                           SEQUENCER_EXPIRED_PER_TICK_MAX);
+                                           expire_max);
     for (size_t index = 0; index < count; index++) {
         expire_session(sequencer, expired[index], now_ms);
     }
+    pending_drain(sequencer);
     if (now_elapsed_ms >= sequencer->next_container_check_ms) {
         remove_containers(sequencer, now_ms);
+        pending_drain(sequencer);
         sequencer->next_container_check_ms =
             now_elapsed_ms + sequencer->config.container_check_interval_ms;
     }
@@ -744,6 +927,8 @@ void sequencer_end_batch(struct sequencer *sequencer)
 void sequencer_counters_get(const struct sequencer *sequencer, struct sequencer_counters *out)
 {
     out->last_zxid = sequencer->last_zxid;
+    out->last_prepared_zxid = sequencer->last_prepared_zxid;
+    out->pending_count = sequencer->pending_count;
     out->session_count = (int64_t)session_tracker_count(sequencer->sessions);
     out->transactions_committed = sequencer->transactions_committed;
 }
@@ -765,7 +950,8 @@ struct sequencer *sequencer_create(struct store_tree *tree, const struct sequenc
                                                  config->tick_ms, config->sessions_max);
     sequencer->owner_slots = OWNER_TABLE_MIN_SLOTS;
     sequencer->owners = calloc(sequencer->owner_slots, sizeof(*sequencer->owners));
-    if (!sequencer->sessions || !sequencer->owners) {
+    sequencer->pending = calloc(SEQUENCER_PENDING_MAX, sizeof(*sequencer->pending));
+    if (!sequencer->sessions || !sequencer->owners || !sequencer->pending) {
         sequencer_destroy(sequencer);
         return NULL;
     }
@@ -774,6 +960,8 @@ struct sequencer *sequencer_create(struct store_tree *tree, const struct sequenc
     /* A reply carries at most one znode's data plus its frame. */
     jute_writer_init(&sequencer->reply, (size_t)config->jute_maxbuffer_bytes + 4096u);
     sequencer->last_zxid = store_tree_counters(tree)->last_zxid;
+    sequencer->last_prepared_zxid = sequencer->last_zxid;
+    sequencer->durable_zxid = sequencer->last_zxid;
     sequencer->next_container_check_ms = now_elapsed_ms + config->container_check_interval_ms;
     return sequencer;
 }
@@ -789,8 +977,58 @@ void sequencer_destroy(struct sequencer *sequencer)
         store_apply_result_free(&sequencer->result);
         jute_writer_free(&sequencer->reply);
     }
+    /* Entries still pending were never committed (the server stops): their
+     * clients got no reply. */
+    while (sequencer->pending && sequencer->pending_count > 0) {
+        struct pending_entry *entry = &sequencer->pending[sequencer->pending_head];
+        free(entry->record);
+        shard_message_free(entry->message);
+        core_request_free(entry->request);
+        sequencer->pending_head = (sequencer->pending_head + 1) % SEQUENCER_PENDING_MAX;
+        sequencer->pending_count--;
+    }
+    free(sequencer->pending);
     free(sequencer->owners);
     free(sequencer);
+}
+
+void sequencer_restore_session(struct sequencer *sequencer, int64_t session_id,
+                               int32_t timeout_ms, int64_t now_elapsed_ms)
+{
+    int added = session_tracker_track(sequencer->sessions, session_id, timeout_ms,
+                                      now_elapsed_ms);
+    (void)added; /* -1 (full) cannot happen below sessions_max at startup */
+}
+
+struct session_copy {
+    struct store_snapshot_session *sessions;
+    size_t count;
+    size_t capacity;
+};
+
+static void copy_session(void *context, int64_t session_id, int32_t timeout_ms)
+{
+    struct session_copy *copy = context;
+    if (copy->count == copy->capacity) {
+        return; /* counted beforehand; cannot happen */
+    }
+    copy->sessions[copy->count++] =
+        (struct store_snapshot_session){.session_id = session_id, .timeout_ms = timeout_ms};
+}
+
+struct store_snapshot_session *sequencer_sessions_copy(const struct sequencer *sequencer,
+                                                       size_t *count_out)
+{
+    struct session_copy copy = {.capacity = session_tracker_count(sequencer->sessions)};
+    *count_out = 0;
+    if (copy.capacity == 0) {
+        return NULL;
+    }
+    copy.sessions = calloc(copy.capacity, sizeof(*copy.sessions));
+    assert(copy.sessions != NULL);
+    session_tracker_foreach_bucket(sequencer->sessions, NULL, copy_session, &copy);
+    *count_out = copy.count;
+    return copy.sessions;
 }
 
 /* ---- pipeline.h helpers ---------------------------------------------------- */

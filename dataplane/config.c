@@ -1186,6 +1186,11 @@ void config_write_conf(const struct cheetah_config *config,
     write_format(out, "maxSessionTimeout=%" PRId32 "\n", config->max_session_timeout_ms);
     write_format(out, "clientPortListenBacklog=%" PRId32 "\n", config->client_port_listen_backlog);
     write_format(out, "serverId=%" PRId64 "\n", runtime->server_id);
+    /* ZooKeeper's conf does not print forceSync (its default, yes); Cheetah
+     * says so when writes are not synced, so nobody mistakes it for durable. */
+    if (!config->force_sync) {
+        write_text(out, "forceSync=no\n");
+    }
     if (!config->distributed) {
         return;
     }

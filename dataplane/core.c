@@ -2,6 +2,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -12,6 +13,9 @@
 
 #include "dataplane/fourlw.h"
 #include "dataplane/log.h"
+#include "dataplane/log_writer.h"
+#include "dataplane/snapshotter.h"
+#include "store/snapshot.h"
 #include "dataplane/shard.h"
 #include "dataplane/test_hooks.h"
 
@@ -62,7 +66,116 @@ struct core {
     struct core_request **waiting_gathers;
     size_t waiting_gather_count;
     size_t waiting_gather_capacity;
+    /* Storage: the log, snapshots, and what the core last heard from them. */
+    struct core_storage storage;
+    int64_t durable_seen_zxid;
+    bool log_failed;
+    int64_t logged_since_roll;
+    int64_t roll_after; /* snapCount/2 + randRoll, as SyncRequestProcessor */
+    uint64_t random_state;
+    bool snapshot_wanted;
 };
+
+/* xorshift64*: the roll point needs spread, not quality. */
+static uint64_t next_random(uint64_t *state)
+{
+    uint64_t x = *state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    return x * 0x2545F4914F6CDD1Dull;
+}
+
+static void choose_roll_point(struct core *core)
+{
+    int64_t snap_count = core->storage.snap_count < 2 ? 2 : core->storage.snap_count;
+    int64_t half = snap_count / 2;
+    core->roll_after = half + (int64_t)(next_random(&core->random_state) % (uint64_t)half);
+}
+
+/* The sequencer's log_append: into the log writer's ring. After about
+ * snapCount transactions the next one starts a new file and a snapshot is
+ * asked for (SyncRequestProcessor: roll always, snapshot unless one is still
+ * running). */
+static void append_to_log(void *context, struct log_record *record)
+{
+    struct core *core = context;
+    if (core->storage.snapshotter && ++core->logged_since_roll > core->roll_after) {
+        record->roll_before = true;
+        core->logged_since_roll = 0;
+        choose_roll_point(core);
+        core->snapshot_wanted = true;
+    }
+    log_writer_append(core->storage.log, record);
+}
+
+bool core_request_snapshot(struct core *core)
+{
+    if (!core->storage.snapshotter || snapshotter_busy(core->storage.snapshotter)) {
+        return false;
+    }
+    struct sequencer_counters counters;
+    sequencer_counters_get(core->sequencer, &counters);
+    size_t session_count = 0;
+    struct store_snapshot_session *sessions =
+        sequencer_sessions_copy(core->sequencer, &session_count);
+    struct store_snapshot_job *job =
+        store_snapshot_job_begin(core->tree, counters.last_zxid, sessions, session_count);
+    free(sessions);
+    if (!job) {
+        log_warn("snapshot at zxid 0x%" PRIx64 " skipped: out of memory",
+                 (uint64_t)counters.last_zxid);
+        return false;
+    }
+    if (!snapshotter_request(core->storage.snapshotter, job)) {
+        store_snapshot_job_free(job);
+        return false;
+    }
+    return true;
+}
+
+static void take_wanted_snapshot(struct core *core)
+{
+    if (!core->snapshot_wanted) {
+        return;
+    }
+    core->snapshot_wanted = false;
+    if (!core_request_snapshot(core)) {
+        log_warn("Too busy to snap, skipping"); /* ZooKeeper's words; the log rolled anyway */
+    }
+}
+
+/* Commits what the log made durable; notices a failed log once. */
+static void poll_log(struct core *core)
+{
+    if (!core->storage.log || core->log_failed) {
+        return;
+    }
+    int64_t durable = log_writer_durable_zxid(core->storage.log);
+    if (durable > core->durable_seen_zxid) {
+        core->durable_seen_zxid = durable;
+        sequencer_durable(core->sequencer, durable);
+    }
+    char why[512];
+    if (log_writer_failed(core->storage.log, why, sizeof(why))) {
+        core->log_failed = true;
+        log_error("the transaction log failed (%s); Cheetah stops taking writes and shuts down, "
+                  "as ZooKeeper does when its log fails: nothing after zxid 0x%" PRIx64
+                  " was acknowledged. Fix the disk (free space, I/O errors in dmesg) and restart: "
+                  "recovery keeps every acknowledged write", why, (uint64_t)durable);
+        if (core->storage.fatal) {
+            core->storage.fatal(core->storage.fatal_context, why);
+        }
+    }
+}
+
+static bool log_has_news(struct core *core)
+{
+    return core->storage.log && !core->log_failed &&
+           (log_writer_durable_zxid(core->storage.log) > core->durable_seen_zxid ||
+            log_writer_failed(core->storage.log, NULL, 0));
+}
 
 static int64_t clock_ms(clockid_t clock)
 {
@@ -228,8 +341,14 @@ static size_t drain_requests(struct core *core)
     size_t handled = 0;
     int64_t now_ms = clock_ms(CLOCK_REALTIME);
     int64_t now_elapsed_ms = clock_ms(CLOCK_MONOTONIC);
+    if (core->log_failed) {
+        return 0; /* no more writes; the server is stopping */
+    }
     for (uint32_t index = 0; index < core->shard_count; index++) {
         for (size_t taken = 0; taken < CORE_REQUESTS_PER_SHARD_TURN_MAX; taken++) {
+            if (!sequencer_accepting(core->sequencer)) {
+                return handled; /* the log is behind: requests wait in the rings */
+            }
             struct core_request *request = shard_take_core_request(core->shards[index]);
             if (!request) {
                 break;
@@ -282,7 +401,9 @@ static void wait_for_work(struct core *core, int64_t wait_ms, bool backlog_left)
         wait_ms = 1; /* a shard is behind; retry soon */
     }
     atomic_store(&core->sleeping, true);
-    if (!any_request_waiting(core) && !atomic_load(&core->stop_requested)) {
+    bool can_take = !core->log_failed && sequencer_accepting(core->sequencer);
+    if (!(can_take && any_request_waiting(core)) && !log_has_news(core) &&
+        !atomic_load(&core->stop_requested)) {
         struct pollfd poll_fd = {.fd = core->wake_fd, .events = POLLIN};
         int ready = poll(&poll_fd, 1, (int)wait_ms);
         if (ready > 0) {
@@ -297,8 +418,11 @@ static void wait_for_work(struct core *core, int64_t wait_ms, bool backlog_left)
 int core_run(struct core *core)
 {
     while (!atomic_load_explicit(&core->stop_requested, memory_order_acquire)) {
+        poll_log(core);
         size_t handled = drain_requests(core);
-        int64_t wait_ms = run_tick_if_due(core);
+        int64_t wait_ms = core->log_failed ? CORE_IDLE_WAIT_MS_MAX : run_tick_if_due(core);
+        poll_log(core);
+        take_wanted_snapshot(core);
         bool backlog_left = flush_deliveries(core);
         sequencer_end_batch(core->sequencer);
         publish_counters(core);
@@ -348,6 +472,8 @@ struct core *core_create(struct store_tree *tree, const struct sequencer_config 
     core->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     core->backlogs = calloc(shard_count, sizeof(*core->backlogs));
     struct sequencer_output output = {.deliver = deliver_to_shard, .context = core};
+    /* The log is attached by core_set_storage; until then (unit tests of
+     * the core without a disk) transactions are durable at once. */
     int64_t now_elapsed_ms = clock_ms(CLOCK_MONOTONIC);
     core->sequencer = sequencer_create(tree, config, &output, now_elapsed_ms);
     if (core->wake_fd < 0 || !core->backlogs || !core->sequencer) {
@@ -357,6 +483,21 @@ struct core *core_create(struct store_tree *tree, const struct sequencer_config 
     core->next_tick_elapsed_ms = now_elapsed_ms;
     publish_counters(core);
     return core;
+}
+
+void core_set_storage(struct core *core, const struct core_storage *storage)
+{
+    core->storage = *storage;
+    core->random_state = storage->random_seed | 1u;
+    choose_roll_point(core);
+    sequencer_set_log(core->sequencer, storage->log ? append_to_log : NULL, core);
+    core->durable_seen_zxid = core_last_zxid(core);
+}
+
+void core_restore_session(struct core *core, int64_t session_id, int32_t timeout_ms)
+{
+    sequencer_restore_session(core->sequencer, session_id, timeout_ms, clock_ms(CLOCK_MONOTONIC));
+    publish_counters(core);
 }
 
 void core_destroy(struct core *core)

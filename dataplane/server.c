@@ -3,6 +3,7 @@
 #include <assert.h>
 #include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -18,8 +19,12 @@
 #include <sys/socket.h>
 
 #include "dataplane/core.h"
+#include "dataplane/disk_faults.h"
 #include "dataplane/fourlw.h"
 #include "dataplane/log.h"
+#include "dataplane/log_writer.h"
+#include "dataplane/snapshotter.h"
+#include "store/recovery.h"
 #include "dataplane/shard.h"
 #include "dataplane/watch.h"
 
@@ -39,6 +44,10 @@
  * the process is gone: a restart waits this long for the port, then fails. */
 #define SERVER_PORT_WAIT_MS 5000
 #define SERVER_PORT_RETRY_MS 100
+/* A dataDir with no snapshot gets its first one before clients are served,
+ * so ZooKeeper can always read it back ("No snapshot found, but there are
+ * log entries" otherwise); an empty tree's snapshot takes milliseconds. */
+#define SERVER_FIRST_SNAPSHOT_WAIT_MS 60000
 
 struct ip_count {
     char address[64];
@@ -58,6 +67,12 @@ struct server {
     pthread_mutex_t ip_lock;
     struct ip_count *ip_counts;
     int64_t started_elapsed_ms;
+    char snap_dir[CONFIG_PATH_BYTES_MAX + 16];
+    char log_dir[CONFIG_PATH_BYTES_MAX + 16];
+    struct log_writer *log_writer;
+    struct snapshotter *snapshotter;
+    _Atomic int exit_status;
+    struct store_recovery_result recovered; /* until the core has the sessions */
 };
 
 static int64_t elapsed_ms(void)
@@ -306,6 +321,106 @@ static bool make_data_dir(const char *path, char *error, size_t error_bytes)
     return true;
 }
 
+/* <dir>/version-2, where ZooKeeper's FileTxnSnapLog keeps its files. */
+static bool make_version_dir(const char *parent, char *out, size_t out_bytes, char *error,
+                             size_t error_bytes)
+{
+    int written = snprintf(out, out_bytes, "%s/version-2", parent);
+    if (written < 0 || (size_t)written >= out_bytes) {
+        snprintf(error, error_bytes, "the path %s/version-2 is too long", parent);
+        return false;
+    }
+    return make_data_dir(out, error, error_bytes);
+}
+
+static void log_recovery_line(void *context, const char *line)
+{
+    (void)context;
+    log_info("%s", line);
+}
+
+/* The log failed: stop the server; nothing after the failure was acked. */
+static void storage_failed(void *context, const char *why)
+{
+    struct server *server = context;
+    (void)why;
+    atomic_store(&server->exit_status, 1);
+    server_request_stop(server);
+}
+
+static void wake_core(void *context)
+{
+    core_wake(context);
+}
+
+/* Loads the newest valid snapshot and replays the logs into the tree
+ * (before any reader exists). */
+static bool recover(struct server *server, struct store_recovery_result *result, char *error,
+                    size_t error_bytes)
+{
+    struct store_recovery_options options = {
+        .snap_dir = server->snap_dir,
+        .log_dir = server->log_dir,
+        .jute_maxbuffer_bytes = server->config.jute_maxbuffer_bytes,
+        .log = log_recovery_line,
+    };
+    int64_t started_ms = elapsed_ms();
+    char reason[1024];
+    if (store_recover(server->tree, &options, result, reason, sizeof(reason)) != 0) {
+        snprintf(error, error_bytes, "cannot load the data in %s: %s", server->snap_dir, reason);
+        return false;
+    }
+    log_info("recovery took %" PRId64 " ms", elapsed_ms() - started_ms);
+    return true;
+}
+
+/* The log writer and the snapshot thread, attached to the core. */
+static bool start_storage(struct server *server, const struct cheetah_config *config,
+                          char *error, size_t error_bytes)
+{
+    struct log_writer_config log_config = {
+        .log_dir = server->log_dir,
+        .force_sync = config->force_sync,
+        .prealloc_bytes = config->prealloc_size_kb * 1024,
+        .jute_maxbuffer_bytes = config->jute_maxbuffer_bytes,
+        .wake = wake_core,
+        .wake_context = server->core,
+    };
+    if (!disk_faults_from_environment(&log_config.faults, error, error_bytes)) {
+        return false;
+    }
+    if (log_config.faults.active) {
+        log_warn("%s is set: the transaction log will fail on purpose (tests only)",
+                 DISK_FAULT_ENV);
+    }
+    server->log_writer = log_writer_create(&log_config, error, error_bytes);
+    if (!server->log_writer) {
+        return false;
+    }
+    struct snapshotter_config snap_config = {
+        .tree = server->tree,
+        .snap_dir = server->snap_dir,
+        .log_dir = server->log_dir,
+        .purge_retain_count = config->autopurge_snap_retain_count,
+        .purge_interval_hours = config->autopurge_purge_interval_hours,
+        /* The snapshot thread logs what it writes, fails and purges. */
+    };
+    server->snapshotter = snapshotter_create(&snap_config, error, error_bytes);
+    if (!server->snapshotter) {
+        return false;
+    }
+    struct core_storage storage = {
+        .log = server->log_writer,
+        .snapshotter = server->snapshotter,
+        .snap_count = config->snap_count,
+        .random_seed = (uint64_t)elapsed_ms() ^ (uint64_t)getpid() << 32,
+        .fatal = storage_failed,
+        .fatal_context = server,
+    };
+    core_set_storage(server->core, &storage);
+    return true;
+}
+
 /* The shards' listeners share the port with SO_REUSEPORT, which would also
  * let a second server (or an old one still running) share it and silently
  * take half the connections. A plain bind first fails if anything already
@@ -374,7 +489,11 @@ struct server *server_create(const struct cheetah_config *config, char *error, s
     pthread_mutex_init(&server->ip_lock, NULL);
     server->ip_counts = calloc(SERVER_IP_TABLE_SLOTS, sizeof(*server->ip_counts));
     if (!server->ip_counts || !make_data_dir(config->data_dir, error, error_bytes) ||
-        !make_data_dir(config->data_log_dir, error, error_bytes)) {
+        !make_data_dir(config->data_log_dir, error, error_bytes) ||
+        !make_version_dir(config->data_dir, server->snap_dir, sizeof(server->snap_dir), error,
+                          error_bytes) ||
+        !make_version_dir(config->data_log_dir, server->log_dir, sizeof(server->log_dir), error,
+                          error_bytes)) {
         if (!server->ip_counts) {
             snprintf(error, error_bytes, "out of memory");
         }
@@ -394,6 +513,11 @@ struct server *server_create(const struct cheetah_config *config, char *error, s
         return NULL;
     }
     server->tree = store_tree_create(&store_config);
+    struct store_recovery_result *recovered = &server->recovered;
+    if (server->tree && !recover(server, recovered, error, error_bytes)) {
+        server_destroy(server);
+        return NULL;
+    }
     server->shard_count = config->shards;
     server->shards = calloc(server->shard_count, sizeof(*server->shards));
     server->shard_threads = calloc(server->shard_count, sizeof(*server->shard_threads));
@@ -443,6 +567,26 @@ struct server *server_create(const struct cheetah_config *config, char *error, s
         server_destroy(server);
         return NULL;
     }
+    /* Sessions open at the last stop live on; a client that reconnects
+     * within its timeout keeps its session and ephemerals. */
+    for (size_t index = 0; index < recovered->session_count; index++) {
+        core_restore_session(server->core, recovered->sessions[index].session_id,
+                             recovered->sessions[index].timeout_ms);
+    }
+    bool had_snapshot = recovered->snapshot_zxid >= 0;
+    store_recovery_result_free(recovered);
+    if (!start_storage(server, config, error, error_bytes)) {
+        server_destroy(server);
+        return NULL;
+    }
+    /* ZooKeeper takes a snapshot at every start (ZooKeeperServer.loadData). */
+    if (core_request_snapshot(server->core) && !had_snapshot &&
+        !snapshotter_wait_idle(server->snapshotter, SERVER_FIRST_SNAPSHOT_WAIT_MS)) {
+        snprintf(error, error_bytes, "the first snapshot in %s did not finish within %d ms",
+                 server->snap_dir, SERVER_FIRST_SNAPSHOT_WAIT_MS);
+        server_destroy(server);
+        return NULL;
+    }
     return server;
 }
 
@@ -460,10 +604,10 @@ int server_run(struct server *server)
             break;
         }
     }
-    log_info("serving ZooKeeper clients on %s:%u with %u shard(s); data in %s (in memory only: "
-             "durable logging is not implemented yet)",
+    log_info("serving ZooKeeper clients on %s:%u with %u shard(s); snapshots in %s, "
+             "transaction log in %s (forceSync=%s)",
              server->config.client_port_address, server->config.client_port, server->shard_count,
-             server->config.data_dir);
+             server->snap_dir, server->log_dir, server->config.force_sync ? "yes" : "no");
     if (started == server->shard_count) {
         /* Wait for server_request_stop (a signal handler writes the pipe). */
         char byte;
@@ -483,7 +627,17 @@ int server_run(struct server *server)
     }
     core_stop(server->core);
     pthread_join(server->core_thread, NULL);
-    return started == server->shard_count ? 0 : 1;
+    /* The log writer finishes what it was given; the snapshot thread ends
+     * (or abandons) its job. Pending records are freed with the core after. */
+    log_writer_destroy(server->log_writer);
+    server->log_writer = NULL;
+    snapshotter_destroy(server->snapshotter);
+    server->snapshotter = NULL;
+    int status = atomic_load(&server->exit_status);
+    if (status == 0 && started != server->shard_count) {
+        status = 1;
+    }
+    return status;
 }
 
 void server_request_stop(struct server *server)
@@ -499,7 +653,11 @@ void server_destroy(struct server *server)
     if (!server) {
         return;
     }
+    /* Both read what the core owns (records, the tree): stop them first. */
+    log_writer_destroy(server->log_writer);
+    snapshotter_destroy(server->snapshotter);
     core_destroy(server->core);
+    store_recovery_result_free(&server->recovered);
     for (uint32_t index = 0; server->shards && index < server->shard_count; index++) {
         shard_destroy(server->shards[index]);
     }

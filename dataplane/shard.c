@@ -1680,6 +1680,9 @@ struct shard *shard_create(struct server *server, uint32_t shard_index,
     shard->index = shard_index;
     shard->settings = *settings;
     shard->tree = tree;
+    /* Whatever recovery loaded before the shards existed has no watches to
+     * fire: the shard starts from there. */
+    shard->processed_zxid = atomic_load(&store_tree_counters(tree)->last_zxid);
     shard->skip_watch_catch_up = test_hooks_get()->skip_watch_catch_up;
     shard->slot_count = settings->connections_max;
     shard->slots = calloc(shard->slot_count, sizeof(*shard->slots));

@@ -83,7 +83,8 @@ static void write_acl_list(struct jute_writer *out, const struct store_acl_list 
 
 /* ReferenceCountedACLCache.serialize: every list some node uses (a list
  * whose last usage went is dropped, as removeUsage drops it), by ref. */
-static bool write_acl_cache(struct store_tree *tree, struct jute_writer *out)
+static bool write_acl_cache(struct store_tree *tree, struct jute_writer *out,
+                            int64_t **refs_out, size_t *ref_count_out)
 {
     const struct store_acl_cache *cache = &tree->acl_cache;
     const struct store_acl_list **lists =
@@ -103,6 +104,19 @@ static bool write_acl_cache(struct store_tree *tree, struct jute_writer *out)
     for (size_t i = 0; i < count; i++) {
         jute_write_long(out, lists[i]->ref);
         write_acl_list(out, lists[i]);
+    }
+    if (refs_out) {
+        /* The refs the section holds, ascending (for a fuzzy walk's lookups). */
+        int64_t *refs = malloc(sizeof *refs * (count ? count : 1));
+        if (!refs) {
+            free(lists);
+            return false;
+        }
+        for (size_t i = 0; i < count; i++) {
+            refs[i] = lists[i]->ref;
+        }
+        *refs_out = refs;
+        *ref_count_out = count;
     }
     free(lists);
     return true;
@@ -218,8 +232,10 @@ static bool write_subtree(struct store_tree *tree, struct jute_writer *out,
     return ok;
 }
 
-bool store_snapshot_write(struct store_tree *tree, const struct store_snapshot_session *sessions,
-                          size_t session_count, struct jute_writer *out)
+/* FileHeader, then SerializeUtils.serializeSnapshot's sessions. */
+static void write_header_and_sessions(struct jute_writer *out,
+                                      const struct store_snapshot_session *sessions,
+                                      size_t session_count)
 {
     jute_write_int(out, STORE_SNAPSHOT_MAGIC);
     jute_write_int(out, STORE_SNAPSHOT_VERSION);
@@ -229,7 +245,13 @@ bool store_snapshot_write(struct store_tree *tree, const struct store_snapshot_s
         jute_write_long(out, sessions[i].session_id);
         jute_write_int(out, sessions[i].timeout_ms);
     }
-    if (!write_acl_cache(tree, out)) {
+}
+
+bool store_snapshot_write(struct store_tree *tree, const struct store_snapshot_session *sessions,
+                          size_t session_count, struct jute_writer *out)
+{
+    write_header_and_sessions(out, sessions, session_count);
+    if (!write_acl_cache(tree, out, NULL, NULL)) {
         return false;
     }
     struct walk_path path = {0};
@@ -241,6 +263,236 @@ bool store_snapshot_write(struct store_tree *tree, const struct store_snapshot_s
     jute_write_bytes(out, jute_bytes_cstr("/"));
     write_seal(out);
     return out->ok;
+}
+
+/* ---- fuzzy snapshot jobs ---------------------------------------------------- */
+
+/* The prefix (header, sessions, ACL section) has no fixed bound but memory:
+ * its size is what the writer already holds in its ACL cache and session
+ * table, so it gets the same generous bound as a whole snapshot. */
+#define JOB_PREFIX_BYTES_MAX ((size_t)1 << 34)
+/* A node's child table is collected into an array; the walk keeps one
+ * array per level. Depth is bounded by the path length (a component takes
+ * at least two bytes, "/x"). */
+#define JOB_DEPTH_MAX (STORE_PATH_BYTES_MAX / 2u + 2u)
+
+enum job_phase {
+    JOB_PREFIX, /* the captured bytes are still to be appended */
+    JOB_WALK,   /* nodes */
+    JOB_DONE,   /* the seal is written */
+};
+
+/* One level of the pre-order walk: the children of the node whose path is
+ * path[0 .. path_len), in HashSet order, and the next one to visit. The
+ * names point into the child nodes, kept alive by the online reader. */
+struct job_frame {
+    struct store_child_entry *entries;
+    size_t count;
+    size_t next;
+    size_t path_len;
+};
+
+struct store_snapshot_job {
+    struct store_tree *tree;
+    int64_t zxid;
+    enum job_phase phase;
+    struct jute_writer prefix;   /* header + sessions + ACL section */
+    int64_t *acl_refs;           /* the refs of that section, ascending */
+    size_t acl_ref_count;
+    uint32_t adler;              /* running Adler32 of every byte streamed */
+    struct job_frame *frames;    /* the walk's stack */
+    size_t depth;
+    size_t frame_capacity;
+    struct walk_path path;
+};
+
+struct store_snapshot_job *store_snapshot_job_begin(struct store_tree *tree, int64_t zxid,
+                                                    const struct store_snapshot_session *sessions,
+                                                    size_t session_count)
+{
+    struct store_snapshot_job *job = calloc(1, sizeof *job);
+    if (!job) {
+        return NULL;
+    }
+    job->tree = tree;
+    job->zxid = zxid;
+    job->phase = JOB_PREFIX;
+    job->adler = 1;
+    jute_writer_init(&job->prefix, JOB_PREFIX_BYTES_MAX);
+    write_header_and_sessions(&job->prefix, sessions, session_count);
+    if (!write_acl_cache(tree, &job->prefix, &job->acl_refs, &job->acl_ref_count) ||
+        !job->prefix.ok) {
+        store_snapshot_job_free(job);
+        return NULL;
+    }
+    return job;
+}
+
+int64_t store_snapshot_job_zxid(const struct store_snapshot_job *job)
+{
+    return job->zxid;
+}
+
+void store_snapshot_job_free(struct store_snapshot_job *job)
+{
+    if (!job) {
+        return;
+    }
+    for (size_t i = 0; i < job->depth; i++) {
+        free(job->frames[i].entries);
+    }
+    free(job->frames);
+    free(job->path.bytes);
+    free(job->acl_refs);
+    jute_writer_free(&job->prefix);
+    free(job);
+}
+
+static int compare_ref(const void *a, const void *b)
+{
+    int64_t left = *(const int64_t *)a;
+    int64_t right = *(const int64_t *)b;
+    return left < right ? -1 : left > right;
+}
+
+/* The ref the file stores for a list the node has now: its own when the
+ * captured section holds it, else -1 (a list interned after the job began:
+ * the setACL that made it is replayed from the log). */
+static int64_t job_acl_ref(const struct store_snapshot_job *job, const struct store_acl_list *acl)
+{
+    if (acl == store_open_acl_unsafe || job->acl_ref_count == 0) {
+        return -1;
+    }
+    int64_t ref = acl->ref; /* immutable once interned */
+    return bsearch(&ref, job->acl_refs, job->acl_ref_count, sizeof ref, compare_ref) ? ref : -1;
+}
+
+/* DataTree.serializeNode's record, from one consistent version of the node
+ * (a single load: data, ACL and stat belong together). */
+static void job_write_record(const struct store_snapshot_job *job, struct jute_writer *out,
+                             const struct store_node_view *view, struct jute_bytes path)
+{
+    jute_write_bytes(out, path);
+    jute_write_bytes(out, view->data);
+    jute_write_long(out, job_acl_ref(job, view->acl));
+    struct jute_stat_persisted persisted = {
+        .czxid = view->stat.czxid,
+        .mzxid = view->stat.mzxid,
+        .ctime = view->stat.ctime_ms,
+        .mtime = view->stat.mtime_ms,
+        .version = view->stat.version,
+        .cversion = view->persisted_cversion,
+        .aversion = view->stat.aversion,
+        .ephemeral_owner = view->persisted_ephemeral_owner,
+        .pzxid = view->stat.pzxid,
+    };
+    jute_stat_persisted_encode(out, &persisted);
+}
+
+/* Pushes a frame with the children `node` has now, in HashSet order. */
+static bool job_push(struct store_snapshot_job *job, const struct store_node *node)
+{
+    if (job->depth == job->frame_capacity) {
+        size_t capacity = job->frame_capacity ? job->frame_capacity * 2 : 16;
+        assert(capacity <= JOB_DEPTH_MAX * 2);
+        struct job_frame *grown = realloc(job->frames, capacity * sizeof *grown);
+        if (!grown) {
+            return false;
+        }
+        job->frames = grown;
+        job->frame_capacity = capacity;
+    }
+    struct child_collect children = {0};
+    store_children_foreach_czxid(node, collect_child, &children);
+    if (children.failed) {
+        free(children.entries);
+        return false;
+    }
+    store_children_sort_java(children.entries, children.count, store_children_max(node));
+    job->frames[job->depth++] = (struct job_frame){
+        .entries = children.entries,
+        .count = children.count,
+        .next = 0,
+        .path_len = job->path.len,
+    };
+    return true;
+}
+
+/* Visits the next node of the walk (writing its record and pushing its
+ * children), or pops a finished level. Returns false when out of memory. */
+static bool job_step(struct store_snapshot_job *job, struct jute_writer *out)
+{
+    struct job_frame *frame = &job->frames[job->depth - 1];
+    if (frame->next == frame->count) {
+        free(frame->entries);
+        job->depth--;
+        return true;
+    }
+    const struct store_child_entry *child = &frame->entries[frame->next++];
+    job->path.len = frame->path_len;
+    if (!path_append(&job->path, "/", 1) ||
+        !path_append(&job->path, child->name.ptr, (size_t)child->name.len)) {
+        return false;
+    }
+    /* Reader-safe lookup: NULL when the child was deleted since its parent's
+     * table was read (its delete is in the log after Z, or it was created
+     * after Z: either way replay restores it). */
+    const struct store_node *node =
+        store_find(job->tree, (const uint8_t *)job->path.bytes, job->path.len, NULL);
+    if (!node) {
+        return true;
+    }
+    struct store_node_view view;
+    store_node_view_get(node, &view);
+    if (view.stat.czxid > job->zxid) {
+        return true; /* created after Z, with its whole subtree: replayed */
+    }
+    job_write_record(job, out, &view, jute_bytes_of(job->path.bytes, (int32_t)job->path.len));
+    return job_push(job, node);
+}
+
+int store_snapshot_job_next(struct store_snapshot_job *job, struct store_reader *reader,
+                            struct jute_writer *out, size_t chunk_bytes)
+{
+    /* The walk relies on the reader being online from the first call to the
+     * last: nothing it reached may be freed meanwhile. */
+    assert(atomic_load_explicit(&reader->observed_epoch, memory_order_relaxed) != UINT64_MAX);
+    (void)reader;
+    size_t start = out->size;
+    if (job->phase == JOB_DONE) {
+        return 0;
+    }
+    if (job->phase == JOB_PREFIX) {
+        jute_write_raw(out, job->prefix.data, job->prefix.size);
+        struct store_node_view view;
+        store_node_view_get(job->tree->root, &view);
+        job->path.len = 0;
+        job_write_record(job, out, &view, jute_bytes_of("", 0));
+        if (!job_push(job, job->tree->root)) {
+            return -1;
+        }
+        job->phase = JOB_WALK;
+    }
+    while (out->ok && job->depth > 0 && out->size - start < chunk_bytes) {
+        if (!job_step(job, out)) {
+            return -1;
+        }
+    }
+    if (!out->ok) {
+        return -1;
+    }
+    if (job->depth == 0) {
+        jute_write_bytes(out, jute_bytes_cstr("/"));
+    }
+    /* the seal covers every byte before it, across every chunk */
+    job->adler = store_adler32(job->adler, out->data + start, out->size - start);
+    if (job->depth > 0) {
+        return 1;
+    }
+    jute_write_long(out, (int64_t)job->adler);
+    jute_write_bytes(out, jute_bytes_cstr("/"));
+    job->phase = JOB_DONE;
+    return out->ok ? 0 : -1;
 }
 
 /* ---- parsing ------------------------------------------------------------------ */
@@ -431,6 +683,10 @@ bool store_snapshot_parse(const uint8_t *data, size_t size,
                           const struct store_snapshot_visitor *visitor,
                           struct store_snapshot_error *error)
 {
+    static const struct store_snapshot_visitor check_only = {0};
+    if (!visitor) {
+        visitor = &check_only; /* only check the file */
+    }
     struct jute_reader reader;
     jute_reader_init(&reader, data, size);
     int32_t magic = jute_read_int(&reader);

@@ -84,7 +84,8 @@ struct store_snapshot_visitor {
 
 /* Parses and checks a whole snapshot: header magic, every count, every
  * seal, nothing left over. Returns true when it is sound; otherwise false
- * with `error` naming the offset and what was wrong. */
+ * with `error` naming the offset and what was wrong. `visitor` may be NULL
+ * (check only). */
 bool store_snapshot_parse(const uint8_t *data, size_t size,
                           const struct store_snapshot_visitor *visitor,
                           struct store_snapshot_error *error);
@@ -106,6 +107,45 @@ void store_snapshot_name(int64_t zxid, char *out, size_t out_bytes);
 /* Util.getZxidFromName: true with *zxid_out for "snapshot.<hex>" (any case,
  * nothing after the hex); false otherwise. */
 bool store_snapshot_name_parse(const char *name, int64_t *zxid_out);
+
+/* ---- fuzzy snapshots, taken while the writer goes on ------------------------
+ *
+ * ZooKeeper's snapshots are fuzzy: SyncRequestProcessor starts one in a
+ * background thread at the last logged zxid Z and goes on applying; nodes
+ * may show changes made after Z. Replaying the log from Z + 1 over the
+ * loaded snapshot makes the tree exact again (every transaction is
+ * idempotent on replay). A job splits the work in two:
+ *
+ *  - store_snapshot_job_begin, on the writer thread: what another thread
+ *    cannot read safely (the sessions, which the caller owns, and the ACL
+ *    cache, which is writer-only) is captured as bytes: header, sessions,
+ *    ACL section.
+ *  - store_snapshot_job_next, on the snapshot thread, a registered store
+ *    reader that stays ONLINE from the first call to the last (so every
+ *    node, version and ACL list it can reach stays alive; this holds back
+ *    the tree's memory reclamation for the length of the job): streams the
+ *    pre-order node walk, the "/" end and the seal, chunk by chunk.
+ *
+ * Fuzzy rules: a node whose czxid > Z is left out with its subtree (its
+ * create is replayed); a node whose ACL ref is not in the captured ACL
+ * section (a setACL after Z, which replay redoes) is written with ref -1
+ * (OPEN_ACL_UNSAFE), so the file always loads. */
+struct store_snapshot_job;
+
+/* Writer thread. `zxid` is the last transaction applied to the tree (the
+ * snapshot's name). Sessions are copied. Returns NULL when out of memory. */
+struct store_snapshot_job *store_snapshot_job_begin(struct store_tree *tree, int64_t zxid,
+                                                    const struct store_snapshot_session *sessions,
+                                                    size_t session_count);
+int64_t store_snapshot_job_zxid(const struct store_snapshot_job *job);
+/* Snapshot thread (see above): appends the next bytes of the file to `out`
+ * (about `chunk_bytes` at a time, whole node records; the caller may write
+ * and reset `out` between calls). Returns 1 when more follows, 0 when the
+ * file is complete, -1 on error (out of memory, or `out` past its limit). */
+int store_snapshot_job_next(struct store_snapshot_job *job, struct store_reader *reader,
+                            struct jute_writer *out, size_t chunk_bytes);
+/* Any thread, once no call to store_snapshot_job_next is running. */
+void store_snapshot_job_free(struct store_snapshot_job *job);
 
 /* The seals are Adler32 checksums: store_adler32 in store/txnlog.h. */
 

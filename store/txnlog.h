@@ -98,7 +98,9 @@ bool store_txnlog_parse_name(const char *name, int64_t *zxid_out);
  *    marker missing), or a marker that is not 0x42: ZooKeeper takes it as the
  *    end of that file, silently or with "Last transaction was partial", and
  *    starts its next log in a new file. Cheetah: STORE_TXNLOG_END_TORN when
- *    only zeros follow the record (it is the last one written), but
+ *    only zeros follow the record (it is the last one written; a marker
+ *    never written reads as a zero, so a marker byte that is neither 0 nor
+ *    0x42 counts as data that follows: CORRUPT, the stricter reading), but
  *    STORE_TXNLOG_CORRUPT when non-zero bytes follow (ZooKeeper would
  *    silently drop every later entry of the file; issue 3 wants startup to
  *    stop instead). A zero length followed by non-zero bytes is TORN when

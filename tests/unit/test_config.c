@@ -530,6 +530,17 @@ static void test_conf_output(void **state)
                 "tickTime=3000\nmaxClientCnxns=60\nminSessionTimeout=6000\n"
                 "maxSessionTimeout=60000\nclientPortListenBacklog=-1\nserverId=0\n");
 
+    /* forceSync=no is said out loud (ZooKeeper's conf has no such line). */
+    assert_int_equal(load("tickTime=2000\ndataDir=/d\nclientPort=2181\nforceSync=no\n"), 0);
+    struct config_conf_runtime unsynced = {0, 0, 0, 0, "/"};
+    expect_conf(&unsynced,
+                "clientPort=2181\nsecureClientPort=-1\n"
+                "dataDir=/d/version-2\ndataDirSize=0\n"
+                "dataLogDir=/d/version-2\ndataLogSize=0\n"
+                "tickTime=2000\nmaxClientCnxns=60\nminSessionTimeout=4000\n"
+                "maxSessionTimeout=40000\nclientPortListenBacklog=-1\nserverId=0\n"
+                "forceSync=no\n");
+
     /* Ensemble: QuorumZooKeeperServer's lines and the membership. */
     assert_int_equal(load("tickTime=2000\ndataDir=/d/\ninitLimit=5\nsyncLimit=2\n"
                           "server.1=127.0.0.1:2888:3888;2181\nserver.2=127.0.0.2:2889:3889\n"

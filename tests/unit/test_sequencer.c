@@ -11,6 +11,7 @@
 
 #include "consensus/sequencer.h"
 #include "jute/records.h"
+#include "store/snapshot.h"
 
 #define TEST_SHARDS 2
 #define TEST_MESSAGES_MAX 256
@@ -22,6 +23,9 @@ struct captured {
 };
 
 struct fixture {
+    /* Records the sequencer handed to the log, in order (not owned). */
+    struct log_record *logged[TEST_MESSAGES_MAX];
+    size_t logged_count;
     struct store_tree *tree;
     struct sequencer *sequencer;
     struct captured messages[TEST_MESSAGES_MAX];
@@ -36,6 +40,13 @@ static void capture(void *context, uint32_t shard_index, struct shard_message *m
     fixture->messages[fixture->message_count].shard_index = shard_index;
     fixture->messages[fixture->message_count].message = message;
     fixture->message_count++;
+}
+
+static void capture_log(void *context, struct log_record *record)
+{
+    struct fixture *fixture = context;
+    assert_true(fixture->logged_count < TEST_MESSAGES_MAX);
+    fixture->logged[fixture->logged_count++] = record;
 }
 
 static void clear_messages(struct fixture *fixture)
@@ -300,6 +311,116 @@ static void test_close_session_replies_then_closes(void **state)
     assert_int_equal(counters.session_count, 0);
 }
 
+
+/* ---- with a log: nothing is committed or answered before it is durable ---- */
+
+static void test_write_waits_for_the_log_before_apply_and_reply(void **state)
+{
+    struct fixture *fixture = *state;
+    int64_t session_id = connect_session(fixture, 0, 30000);
+    sequencer_set_log(fixture->sequencer, capture_log, fixture);
+    struct jute_writer body;
+    encode_create(&body, "/durable", ZK_CREATE_PERSISTENT);
+    send_write(fixture, 0, session_id, 11, ZK_OP_CREATE, &body);
+    jute_writer_free(&body);
+    /* Handed to the log, not applied, not answered. */
+    assert_int_equal(fixture->logged_count, 1);
+    int64_t zxid = fixture->logged[0]->zxid;
+    assert_int_equal(fixture->message_count, 0);
+    struct store_node_view view;
+    int64_t visible;
+    assert_int_equal(store_lookup(fixture->tree, jute_bytes_cstr("/durable"), &view, &visible,
+                                  NULL), ZK_NONODE);
+    /* A second write prepares against the pending one (no NODEEXISTS race). */
+    encode_create(&body, "/durable/child", ZK_CREATE_PERSISTENT);
+    send_write(fixture, 0, session_id, 12, ZK_OP_CREATE, &body);
+    jute_writer_free(&body);
+    assert_int_equal(fixture->logged_count, 2);
+    assert_int_equal(fixture->logged[1]->zxid, zxid + 1);
+    /* Durable up to the first: only the first commits. */
+    sequencer_durable(fixture->sequencer, zxid);
+    assert_int_equal(fixture->message_count, TEST_SHARDS);
+    assert_int_equal(store_lookup(fixture->tree, jute_bytes_cstr("/durable"), &view, &visible,
+                                  NULL), ZK_OK);
+    assert_int_equal(store_lookup(fixture->tree, jute_bytes_cstr("/durable/child"), &view,
+                                  &visible, NULL), ZK_NONODE);
+    clear_messages(fixture);
+    sequencer_durable(fixture->sequencer, zxid + 1);
+    assert_int_equal(fixture->message_count, TEST_SHARDS);
+    struct jute_reply_header header;
+    reply_header(fixture->messages[0].message, &header);
+    assert_int_equal(header.xid, 12);
+    assert_int_equal(header.err, ZK_OK);
+    assert_int_equal(header.zxid, zxid + 1);
+}
+
+static void test_error_reply_waits_behind_a_pending_write(void **state)
+{
+    struct fixture *fixture = *state;
+    int64_t session_id = connect_session(fixture, 0, 30000);
+    sequencer_set_log(fixture->sequencer, capture_log, fixture);
+    struct jute_writer body;
+    encode_create(&body, "/first", ZK_CREATE_PERSISTENT);
+    send_write(fixture, 0, session_id, 1, ZK_OP_CREATE, &body);
+    jute_writer_free(&body);
+    /* A request refused without a transaction (an unknown session): queued
+     * behind the pending write. */
+    encode_create(&body, "/second", ZK_CREATE_PERSISTENT);
+    send_write(fixture, 0, 0x7777, 2, ZK_OP_CREATE, &body);
+    jute_writer_free(&body);
+    assert_int_equal(fixture->logged_count, 1);
+    assert_int_equal(fixture->message_count, 0);
+    int64_t zxid = fixture->logged[0]->zxid; /* the record is freed once committed */
+    sequencer_durable(fixture->sequencer, zxid);
+    /* The commit (one message per shard) and then the refusal, in order. */
+    assert_int_equal(fixture->message_count, TEST_SHARDS + 1);
+    struct jute_reply_header header;
+    reply_header(fixture->messages[0].message, &header);
+    assert_int_equal(header.xid, 1);
+    struct shard_message *refusal = fixture->messages[TEST_SHARDS].message;
+    assert_int_equal(refusal->kind, SHARD_MESSAGE_REPLY);
+    reply_header(refusal, &header);
+    assert_int_equal(header.xid, 2);
+    assert_int_equal(header.err, ZK_SESSIONEXPIRED);
+    assert_int_equal(header.zxid, zxid);
+}
+
+static void test_new_session_is_answered_once_durable(void **state)
+{
+    struct fixture *fixture = *state;
+    sequencer_set_log(fixture->sequencer, capture_log, fixture);
+    struct core_request *request = calloc(1, sizeof(*request));
+    request->kind = CORE_REQUEST_CONNECT;
+    request->shard_index = 1;
+    request->connection_id = 9;
+    request->timeout_ms = 30000;
+    sequencer_handle(fixture->sequencer, request, fixture->now_ms, fixture->now_ms);
+    assert_int_equal(fixture->logged_count, 1);
+    assert_int_equal(fixture->message_count, 0);
+    sequencer_durable(fixture->sequencer, fixture->logged[0]->zxid);
+    struct shard_message *last = fixture->messages[fixture->message_count - 1].message;
+    assert_int_equal(last->kind, SHARD_MESSAGE_CONNECTED);
+    assert_true(last->session_valid);
+    assert_int_equal(fixture->messages[fixture->message_count - 1].shard_index, 1);
+}
+
+static void test_sessions_copy_and_restore(void **state)
+{
+    struct fixture *fixture = *state;
+    int64_t first = connect_session(fixture, 0, 30000);
+    sequencer_restore_session(fixture->sequencer, 0x1234, 4000, fixture->now_ms);
+    size_t count = 0;
+    struct store_snapshot_session *sessions = sequencer_sessions_copy(fixture->sequencer, &count);
+    assert_int_equal(count, 2);
+    bool saw_first = false, saw_restored = false;
+    for (size_t index = 0; index < count; index++) {
+        saw_first |= sessions[index].session_id == first && sessions[index].timeout_ms == 30000;
+        saw_restored |= sessions[index].session_id == 0x1234 && sessions[index].timeout_ms == 4000;
+    }
+    free(sessions);
+    assert_true(saw_first && saw_restored);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -314,6 +435,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_wrong_password_closes_the_old_connection_and_keeps_the_session, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_session_replies_then_closes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_waits_for_the_log_before_apply_and_reply, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_error_reply_waits_behind_a_pending_write, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_new_session_is_answered_once_durable, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_sessions_copy_and_restore, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
