@@ -2,6 +2,7 @@
  * See snapshotter.h. */
 #include "dataplane/snapshotter.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -369,9 +370,33 @@ static bool cond_init_monotonic(pthread_cond_t *cond)
     return ok;
 }
 
+/* A crash in mid-snapshot leaves its snapshot.<zxid>.tmp behind (recovery
+ * never reads it: the name does not parse); remove such leftovers at start
+ * so they do not pile up. Bounded by the directory's size. */
+static void remove_stale_tmp_files(const char *snap_dir)
+{
+    DIR *dir = opendir(snap_dir);
+    if (!dir) {
+        return;
+    }
+    struct dirent *entry;
+    while ((entry = readdir(dir)) != NULL) {
+        size_t length = strlen(entry->d_name);
+        if (length > 13 && strncmp(entry->d_name, "snapshot.", 9) == 0 &&
+            strcmp(entry->d_name + length - 4, ".tmp") == 0) {
+            if (unlinkat(dirfd(dir), entry->d_name, 0) == 0) {
+                log_info("removed %s/%s, left by a snapshot that did not finish", snap_dir,
+                         entry->d_name);
+            }
+        }
+    }
+    closedir(dir);
+}
+
 struct snapshotter *snapshotter_create(const struct snapshotter_config *config, char *error,
                                        size_t error_bytes)
 {
+    remove_stale_tmp_files(config->snap_dir);
     struct snapshotter *snapshotter = calloc(1, sizeof *snapshotter);
     if (!snapshotter) {
         snprintf(error, error_bytes, "out of memory for the snapshotter");
