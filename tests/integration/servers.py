@@ -57,8 +57,10 @@ def four_letter_word(address, word, timeout_s=2.0):
 class Server:
     """A running server process with its config and data directory."""
 
-    def __init__(self, kind, port, process, workdir, log_path):
+    def __init__(self, kind, port, process, workdir, log_path, command=None, env=None):
         self.kind = kind
+        self.command = command
+        self.env = env
         self.port = port
         self.process = process
         self.workdir = workdir
@@ -128,16 +130,29 @@ def _write_config(workdir, port, extra):
     return path
 
 
-def start(kind, port, extra_config=None, extra_jvm_flags=(), env=None):
-    """Start `kind` ('zookeeper' or 'cheetah') on 127.0.0.1:port; returns a Server."""
-    workdir = tempfile.mkdtemp(prefix=f"{kind}-{port}-")
+ZOOKEEPER_MAIN = "org.apache.zookeeper.server.ZooKeeperServerMain"
+# zkServer.sh's entry point: it also runs autopurge (DatadirCleanupManager).
+ZOOKEEPER_QUORUM_MAIN = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
+
+
+def start(kind, port, extra_config=None, extra_jvm_flags=(), env=None, workdir=None,
+          log_name="server.log", wait=True, zookeeper_main=ZOOKEEPER_MAIN):
+    """Start `kind` ('zookeeper' or 'cheetah') on 127.0.0.1:port; returns a Server.
+
+    workdir: reuse an existing work directory (its data/ is kept, zoo.cfg is
+    rewritten) instead of a fresh temporary one. log_name: the log file in
+    workdir (a restart can keep the earlier run's log). wait=False returns
+    as soon as the process is started (for servers expected to fail).
+    zookeeper_main: the Java main class (ZOOKEEPER_QUORUM_MAIN for autopurge)."""
+    if workdir is None:
+        workdir = tempfile.mkdtemp(prefix=f"{kind}-{port}-")
     config_path = _write_config(workdir, port, extra_config)
-    log_path = os.path.join(workdir, "server.log")
+    log_path = os.path.join(workdir, log_name)
     if kind == "zookeeper":
         command = ["java", "-Xmx512m", f"-Dzookeeper.log.dir={workdir}",
                    "-Dzookeeper.root.logger=INFO,CONSOLE", *extra_jvm_flags,
                    "-cp", ZOOKEEPER_CLASSPATH,
-                   "org.apache.zookeeper.server.ZooKeeperServerMain", config_path]
+                   zookeeper_main, config_path]
     elif kind == "cheetah":
         command = [cheetah_binary(), config_path]
     else:
@@ -146,9 +161,28 @@ def start(kind, port, extra_config=None, extra_jvm_flags=(), env=None):
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, cwd=workdir,
                                    env=dict(os.environ, **(env or {})))
-    server = Server(kind, port, process, workdir, log_path)
-    server.wait_ready()
+    env = dict(env or {})
+    server = Server(kind, port, process, workdir, log_path, command, env)
+    if wait:
+        server.wait_ready()
     return server
+
+
+def restart(server, log_name=None, env=None, wait=True):
+    """Start the same kind of server again with the same command on the same
+    work directory and data (after server.kill() or server.stop()); returns
+    the new Server. env replaces the environment additions of the first start."""
+    assert server.process.poll() is not None, "restart of a running server"
+    log_path = os.path.join(server.workdir, log_name) if log_name else server.log_path
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(server.command, stdout=log, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, cwd=server.workdir,
+                                   env=dict(os.environ, **(server.env if env is None else env)))
+    restarted = Server(server.kind, server.port, process, server.workdir, log_path,
+                       server.command, server.env if env is None else env)
+    if wait:
+        restarted.wait_ready()
+    return restarted
 
 
 @contextlib.contextmanager
