@@ -573,14 +573,19 @@ struct server *server_create(const struct cheetah_config *config, char *error, s
         core_restore_session(server->core, recovered->sessions[index].session_id,
                              recovered->sessions[index].timeout_ms);
     }
-    bool had_snapshot = recovered->snapshot_zxid >= 0;
+    /* ZooKeeper's loadData takes this snapshot before serving. Cheetah takes
+     * it in the background unless the tree holds something the disk does
+     * not: an empty dataDir (ZooKeeper refuses logs without a snapshot) or
+     * ephemerals of dead sessions removed without a logged transaction. */
+    bool snapshot_before_serving =
+        recovered->snapshot_zxid < 0 || recovered->dead_sessions_removed > 0;
     store_recovery_result_free(recovered);
     if (!start_storage(server, config, error, error_bytes)) {
         server_destroy(server);
         return NULL;
     }
     /* ZooKeeper takes a snapshot at every start (ZooKeeperServer.loadData). */
-    if (core_request_snapshot(server->core) && !had_snapshot &&
+    if (core_request_snapshot(server->core) && snapshot_before_serving &&
         !snapshotter_wait_idle(server->snapshotter, SERVER_FIRST_SNAPSHOT_WAIT_MS)) {
         snprintf(error, error_bytes, "the first snapshot in %s did not finish within %d ms",
                  server->snap_dir, SERVER_FIRST_SNAPSHOT_WAIT_MS);

@@ -1,5 +1,6 @@
 /* acceptedEpoch / currentEpoch files: see store/epoch.h for the format. */
 #include "store/epoch.h"
+#include "store/store_internal.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -18,40 +19,6 @@ static bool epoch_path(char *out, size_t out_bytes, const char *dir, const char 
 {
     int written = snprintf(out, out_bytes, "%s/%s%s", dir, name, suffix);
     return written > 0 && (size_t)written < out_bytes;
-}
-
-/* Long.parseLong(text, 10) for `len` bytes. */
-static bool parse_java_long(const char *text, size_t len, int64_t *value)
-{
-    size_t at = 0;
-    bool negative = false;
-    if (len > 0 && (text[0] == '-' || text[0] == '+')) {
-        negative = text[0] == '-';
-        at = 1;
-    }
-    if (at == len) {
-        return false;
-    }
-    /* Accumulate negatively so INT64_MIN parses, as Java does. */
-    int64_t result = 0;
-    for (; at < len; at++) {
-        if (text[at] < '0' || text[at] > '9') {
-            return false;
-        }
-        int digit = text[at] - '0';
-        if (result < (INT64_MIN + digit) / 10) {
-            return false;
-        }
-        result = result * 10 - digit;
-    }
-    if (!negative) {
-        if (result == INT64_MIN) {
-            return false;
-        }
-        result = -result;
-    }
-    *value = result;
-    return true;
 }
 
 /* The content shown in an error: printable ASCII kept, the rest escaped. */
@@ -108,7 +75,7 @@ int store_epoch_read(const char *data_dir, const char *name, int64_t *value, cha
     while (line_len < size && content[line_len] != '\n' && content[line_len] != '\r') {
         line_len++;
     }
-    if (size <= STORE_EPOCH_FILE_BYTES_MAX && parse_java_long(content, line_len, value)) {
+    if (size <= STORE_EPOCH_FILE_BYTES_MAX && store_parse_java_long(content, line_len, 10, value)) {
         return 1;
     }
     char shown[STORE_EPOCH_FILE_BYTES_MAX * 4 + 8];

@@ -677,6 +677,7 @@ static int kill_dead_sessions(struct recovery *recovery, struct session_table *s
                       (uint64_t)dead[i]);
             break;
         }
+        recovery->result->dead_sessions_removed++;
         log_line(recovery,
                  "session 0x%" PRIx64 " owns ephemerals but is not in the session table: "
                  "deleted them (zxid 0x%" PRIx64 ")",

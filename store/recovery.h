@@ -45,6 +45,10 @@ struct store_recovery_result {
     uint64_t log_files_read;
     uint64_t node_count; /* after recovery */
     bool truncated_torn_tail;
+    /* Sessions that owned ephemerals but were no longer open: their
+     * ephemerals were deleted without a logged transaction (as ZooKeeper's
+     * loadData), so only a snapshot records it: take one before serving. */
+    uint64_t dead_sessions_removed;
     /* live sessions (id, timeout) after replay, malloc'd */
     struct store_snapshot_session *sessions;
     size_t session_count;

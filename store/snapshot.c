@@ -172,6 +172,21 @@ static void collect_child(void *context, struct jute_bytes name, int64_t czxid)
     collect->entries[collect->count++] = (struct store_child_entry){name, czxid};
 }
 
+/* A node's children in the order ZooKeeper's HashSet iterates them (so a
+ * snapshot of the same tree has the same bytes). False when out of memory. */
+static bool collect_children_in_java_order(const struct store_node *node,
+                                           struct child_collect *children)
+{
+    store_children_foreach_czxid(node, collect_child, children);
+    if (children->failed) {
+        free(children->entries);
+        children->entries = NULL;
+        return false;
+    }
+    store_children_sort_java(children->entries, children->count, store_children_max(node));
+    return true;
+}
+
 static void write_node_record(struct jute_writer *out, const struct store_node *node,
                               struct jute_bytes path)
 {
@@ -206,12 +221,9 @@ static bool write_subtree(struct store_tree *tree, struct jute_writer *out,
     write_node_record(out, node,
                       jute_bytes_of(path->len ? path->bytes : "", (int32_t)path->len));
     struct child_collect children = {0};
-    store_children_foreach_czxid(node, collect_child, &children);
-    if (children.failed) {
-        free(children.entries);
+    if (!collect_children_in_java_order(node, &children)) {
         return false;
     }
-    store_children_sort_java(children.entries, children.count, store_children_max(node));
     size_t parent_len = path->len;
     bool ok = true;
     for (size_t i = 0; ok && out->ok && i < children.count; i++) {
@@ -403,12 +415,9 @@ static bool job_push(struct store_snapshot_job *job, const struct store_node *no
         job->frame_capacity = capacity;
     }
     struct child_collect children = {0};
-    store_children_foreach_czxid(node, collect_child, &children);
-    if (children.failed) {
-        free(children.entries);
+    if (!collect_children_in_java_order(node, &children)) {
         return false;
     }
-    store_children_sort_java(children.entries, children.count, store_children_max(node));
     job->frames[job->depth++] = (struct job_frame){
         .entries = children.entries,
         .count = children.count,

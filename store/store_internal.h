@@ -249,6 +249,10 @@ void store_txn_write_header(struct store_txn *txn, int64_t session_id, int32_t c
 bool store_change_list_add(struct store_change_list *list, int32_t event_type,
                            const uint8_t *path, size_t len, const struct store_acl_list *acl);
 
+/* Long.parseLong(text[0..len), radix) for radix 10 or 16: optional sign, at
+ * least one digit, the value within a signed 64-bit long (INT64_MIN too). */
+bool store_parse_java_long(const char *text, size_t len, int radix, int64_t *out);
+
 /* The value of one hex digit (either case), or -1. */
 static inline int store_hex_digit_value(int c)
 {

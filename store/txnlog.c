@@ -76,10 +76,9 @@ int store_txnlog_name(char *out, size_t out_bytes, int64_t zxid)
     return written;
 }
 
-/* Long.parseLong(text[0..len), 16): optional sign, at least one digit, the
- * value within a signed 64-bit long. */
-static bool parse_java_hex_long(const char *text, size_t len, int64_t *out)
+bool store_parse_java_long(const char *text, size_t len, int radix, int64_t *out)
 {
+    assert(radix == 10 || radix == 16);
     size_t at = 0;
     bool negative = false;
     if (len > 0 && (text[0] == '-' || text[0] == '+')) {
@@ -94,10 +93,11 @@ static bool parse_java_hex_long(const char *text, size_t len, int64_t *out)
     uint64_t magnitude = 0;
     for (; at < len; at++) {
         int digit = store_hex_digit_value(text[at]);
-        if (digit < 0 || magnitude > (limit - (uint64_t)digit) / 16) {
+        if (digit < 0 || digit >= radix ||
+            magnitude > (limit - (uint64_t)digit) / (uint64_t)radix) {
             return false;
         }
-        magnitude = magnitude * 16 + (uint64_t)digit;
+        magnitude = magnitude * (uint64_t)radix + (uint64_t)digit;
     }
     *out = negative ? (int64_t)(0 - magnitude) : (int64_t)magnitude;
     return true;
@@ -114,7 +114,7 @@ bool store_txnlog_parse_name(const char *name, int64_t *zxid_out)
     const char *number = dot + 1;
     const char *number_end = strchr(number, '.');
     size_t number_len = number_end ? (size_t)(number_end - number) : strlen(number);
-    return parse_java_hex_long(number, number_len, zxid_out);
+    return store_parse_java_long(number, number_len, 16, zxid_out);
 }
 
 /* ---- Records ------------------------------------------------------------- */

@@ -581,3 +581,33 @@ class JuteClient:
         except OSError:
             pass
         self.closed = True
+
+
+def served_tree(address, auth=None, nodes_max=10000):
+    """Every node a server holds: path -> (data, stat, acl), walked breadth
+    first. auth: (scheme, credentials) to add first, so nodes whose ACL
+    needs it can be read. Closes without closeSession (the reader leaves the
+    tree alone)."""
+    client = JuteClient(address)
+    tree = {}
+    try:
+        client.connect(timeout_ms=30000)
+        if auth is not None:
+            assert client.auth(*auth).err == OK
+        queue = ["/"]
+        while queue:
+            assert len(tree) < nodes_max
+            path = queue.pop(0)
+            data = client.call(OP_GET_DATA, encode_path_watch(path))
+            acl = client.call(OP_GET_ACL, encode_path(path))
+            children = client.call(OP_GET_CHILDREN, encode_path_watch(path))
+            assert data.err == acl.err == children.err == OK, path
+            got = decode_reply_body(OP_GET_DATA, data.body)
+            got_acl = decode_reply_body(OP_GET_ACL, acl.body)
+            assert got_acl["stat"] == got["stat"], path
+            tree[path] = (got["data"], got["stat"], got_acl["acl"])
+            for child in decode_reply_body(OP_GET_CHILDREN, children.body)["children"]:
+                queue.append(("" if path == "/" else path) + "/" + child)
+    finally:
+        client.close()
+    return tree

@@ -151,30 +151,7 @@ def write_every_txn_type(address):
 
 
 def served_tree(address):
-    """Every node a server holds: path -> (data, stat, acl), breadth first."""
-    client = jc.JuteClient(address)
-    tree = {}
-    try:
-        client.connect(timeout_ms=30000)
-        assert client.auth("digest", BOB).err == jc.OK
-        queue = ["/"]
-        while queue:
-            assert len(tree) < TREE_NODES_MAX
-            path = queue.pop(0)
-            data = client.call(jc.OP_GET_DATA, jc.encode_path_watch(path))
-            acl = client.call(jc.OP_GET_ACL, jc.encode_path(path))
-            kids = client.call(jc.OP_GET_CHILDREN, jc.encode_path_watch(path))
-            assert data.err == acl.err == kids.err == jc.OK, path
-            got = jc.decode_reply_body(jc.OP_GET_DATA, data.body)
-            got_acl = jc.decode_reply_body(jc.OP_GET_ACL, acl.body)
-            assert got_acl["stat"] == got["stat"], path
-            tree[path] = (got["data"], got["stat"], got_acl["acl"])
-            for child in jc.decode_reply_body(jc.OP_GET_CHILDREN, kids.body)["children"]:
-                queue.append(("" if path == "/" else path) + "/" + child)
-        # close without closeSession: the reader leaves the tree alone
-    finally:
-        client.close()
-    return tree
+    return jc.served_tree(address, auth=("digest", BOB), nodes_max=TREE_NODES_MAX)
 
 
 def assert_same_tree(actual, expected, what):

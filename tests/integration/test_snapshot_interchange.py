@@ -232,28 +232,7 @@ TREE_NODES_MAX = 10000
 
 
 def served_tree(address):
-    """Every node a server holds: path -> (data, stat, acl), walked breadth first."""
-    client = jc.JuteClient(address)
-    tree = {}
-    try:
-        client.connect(timeout_ms=30000)
-        assert client.auth("digest", BOB).err == jc.OK  # may read /snap/acl
-        queue = ["/"]
-        while queue:
-            assert len(tree) < TREE_NODES_MAX
-            path = queue.pop(0)
-            data = client.call(jc.OP_GET_DATA, jc.encode_path_watch(path))
-            acl = client.call(jc.OP_GET_ACL, jc.encode_path(path))
-            children = client.call(jc.OP_GET_CHILDREN, jc.encode_path_watch(path))
-            assert data.err == acl.err == children.err == jc.OK, path
-            got = jc.decode_reply_body(jc.OP_GET_DATA, data.body)
-            got_acl = jc.decode_reply_body(jc.OP_GET_ACL, acl.body)
-            tree[path] = (got["data"], got["stat"], got_acl["acl"])
-            for child in jc.decode_reply_body(jc.OP_GET_CHILDREN, children.body)["children"]:
-                queue.append(("" if path == "/" else path) + "/" + child)
-    finally:
-        client.close()
-    return tree
+    return jc.served_tree(address, auth=("digest", BOB), nodes_max=TREE_NODES_MAX)
 
 
 def zookeeper_on(snapshot_file, port, workdir):

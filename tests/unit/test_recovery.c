@@ -25,6 +25,7 @@
 #include "store/snapshot.h"
 #include "store/store.h"
 #include "store/txnlog.h"
+#include "store_test_writes.h"
 
 #define SESSION_A 0x100000001ll
 #define SESSION_B 0x200000002ll
@@ -36,10 +37,6 @@
 /* Zeros after the last entry, as FilePadding's preallocation leaves. */
 #define LOG_PADDING_BYTES 512
 
-static const struct jute_acl open_acl_items[] = {
-    {ZK_PERM_ALL, {{(const uint8_t *)"world", 5}, {(const uint8_t *)"anyone", 6}}}};
-static const struct jute_acl_vector open_acl = {1, (struct jute_acl *)open_acl_items};
-static const struct store_auth super_auth = {.is_super = true, .id_count = 0};
 
 struct fixture {
     char dir[64];
@@ -56,12 +53,7 @@ struct fixture {
 
 static struct store_tree *tree_new(void)
 {
-    struct store_config config = {
-        .extended_types_enabled = true,
-        .jute_maxbuffer_bytes = JUTE_MAXBUFFER_DEFAULT_BYTES,
-        .config_node_text = "",
-    };
-    struct store_tree *tree = store_tree_create(&config);
+    struct store_tree *tree = store_test_tree_new();
     assert_non_null(tree);
     return tree;
 }
@@ -124,16 +116,9 @@ static void apply_and_keep(struct fixture *fx)
 
 static void write_op(struct fixture *fx, int64_t session, int32_t opcode)
 {
-    struct store_prepare_input input = {
-        .session_id = session,
-        .cxid = 7,
-        .opcode = opcode,
-        .body = jute_bytes_of(fx->body.data, (int32_t)fx->body.size),
-        .auth = &super_auth,
-        .zxid = fx->zxid + 1,
-        .now_ms = fx->now_ms,
-    };
-    assert_int_equal(store_prepare(fx->tree, &input, &fx->txn), ZK_OK);
+    assert_int_equal(store_test_prepare(fx->tree, &fx->txn, &fx->body, session, 7, opcode,
+                                        fx->zxid + 1, fx->now_ms),
+                     ZK_OK);
     fx->zxid++;
     fx->now_ms += 17;
     apply_and_keep(fx);
@@ -143,26 +128,19 @@ static void write_op(struct fixture *fx, int64_t session, int32_t opcode)
 static void create(struct fixture *fx, int64_t session, const char *path, const char *data,
                    int32_t flags)
 {
-    jute_writer_reset(&fx->body);
-    struct jute_create_request request = {jute_bytes_cstr(path), jute_bytes_cstr(data), open_acl,
-                                          flags};
-    jute_create_request_encode(&fx->body, &request);
+    store_test_encode_create(&fx->body, path, jute_bytes_cstr(data), &store_test_open_acl, flags);
     write_op(fx, session, ZK_OP_CREATE);
 }
 
 static void set_data(struct fixture *fx, const char *path, const char *data)
 {
-    jute_writer_reset(&fx->body);
-    struct jute_set_data_request request = {jute_bytes_cstr(path), jute_bytes_cstr(data), -1};
-    jute_set_data_request_encode(&fx->body, &request);
+    store_test_encode_set_data(&fx->body, path, jute_bytes_cstr(data));
     write_op(fx, SESSION_A, ZK_OP_SET_DATA);
 }
 
 static void delete_node(struct fixture *fx, const char *path)
 {
-    jute_writer_reset(&fx->body);
-    struct jute_delete_request request = {jute_bytes_cstr(path), -1};
-    jute_delete_request_encode(&fx->body, &request);
+    store_test_encode_delete(&fx->body, path);
     write_op(fx, SESSION_A, ZK_OP_DELETE);
 }
 
@@ -651,6 +629,8 @@ static void test_sessions_and_ephemerals(void **state)
     assert_int_equal(view_of(tree, "/app").stat.pzxid, last);
     assert_int_equal(view_of(tree, "/app").stat.num_children, 1);
     assert_non_null(strstr(fx->log_lines, "session 0x300000003"));
+    /* Told, so the server snapshots before serving (nothing logged it). */
+    assert_int_equal(result.dead_sessions_removed, 1);
     store_recovery_result_free(&result);
     store_tree_destroy(tree);
 }
@@ -669,6 +649,7 @@ static void test_snapshot_ephemeral_without_session(void **state)
     assert_true(exists(tree, "/a"));
     assert_false(exists(tree, "/b"));
     assert_int_equal(store_tree_counters(tree)->ephemeral_count, 1);
+    assert_int_equal(result.dead_sessions_removed, 1);
     store_recovery_result_free(&result);
     store_tree_destroy(tree);
 }

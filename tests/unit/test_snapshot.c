@@ -18,6 +18,7 @@
 #include "store/snapshot.h"
 #include "store/txnlog.h"
 #include "store/store.h"
+#include "store_test_writes.h"
 
 #define SESSION 0x100000001ll
 #define OTHER_SESSION 0x200000002ll
@@ -42,12 +43,7 @@ struct fixture {
 
 static struct store_tree *tree_new(void)
 {
-    struct store_config config = {
-        .extended_types_enabled = true,
-        .jute_maxbuffer_bytes = JUTE_MAXBUFFER_DEFAULT_BYTES,
-        .config_node_text = "",
-    };
-    struct store_tree *tree = store_tree_create(&config);
+    struct store_tree *tree = store_test_tree_new();
     assert_non_null(tree);
     return tree;
 }
@@ -78,9 +74,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static const struct jute_acl open_acl_items[] = {
-    {ZK_PERM_ALL, {{(const uint8_t *)"world", 5}, {(const uint8_t *)"anyone", 6}}}};
-static const struct jute_acl_vector open_acl = {1, (struct jute_acl *)open_acl_items};
 static const struct jute_acl digest_acl_items[] = {
     {ZK_PERM_READ | ZK_PERM_ADMIN,
      {{(const uint8_t *)"digest", 6}, {(const uint8_t *)"bob:S2+zLbWMZaTmPZ0k8cjM+3XGY/4=", 33}}},
@@ -90,21 +83,13 @@ static const struct jute_acl read_acl_items[] = {
     {ZK_PERM_READ, {{(const uint8_t *)"world", 5}, {(const uint8_t *)"anyone", 6}}}};
 static const struct jute_acl_vector read_acl = {1, (struct jute_acl *)read_acl_items};
 
-/* The super user may change any node (the test sets read-only ACLs). */
-static const struct store_auth super_auth = {.is_super = true, .id_count = 0};
-
+/* As the super user (store_test_prepare): it may change any node, and the
+ * test sets read-only ACLs. */
 static void write_op(struct fixture *fx, int64_t session, int32_t opcode)
 {
-    struct store_prepare_input input = {
-        .session_id = session,
-        .cxid = 7,
-        .opcode = opcode,
-        .body = jute_bytes_of(fx->body.data, (int32_t)fx->body.size),
-        .auth = &super_auth,
-        .zxid = fx->zxid + 1,
-        .now_ms = fx->now_ms,
-    };
-    assert_int_equal(store_prepare(fx->tree, &input, &fx->txn), ZK_OK);
+    assert_int_equal(store_test_prepare(fx->tree, &fx->txn, &fx->body, session, 7, opcode,
+                                        fx->zxid + 1, fx->now_ms),
+                     ZK_OK);
     fx->zxid++;
     fx->now_ms += 17;
     store_change_list_clear(&fx->changes);
@@ -118,41 +103,33 @@ static void write_op(struct fixture *fx, int64_t session, int32_t opcode)
 static void create(struct fixture *fx, int64_t session, const char *path, struct jute_bytes data,
                    const struct jute_acl_vector *acl, int32_t flags)
 {
-    jute_writer_reset(&fx->body);
-    struct jute_create_request request = {text(path), data, *acl, flags};
-    jute_create_request_encode(&fx->body, &request);
+    store_test_encode_create(&fx->body, path, data, acl, flags);
     write_op(fx, session, flags == ZK_CREATE_CONTAINER ? ZK_OP_CREATE_CONTAINER : ZK_OP_CREATE);
 }
 
 static void create_ttl(struct fixture *fx, const char *path, int32_t flags, int64_t ttl_ms)
 {
     jute_writer_reset(&fx->body);
-    struct jute_create_ttl_request request = {text(path), text("ttl"), open_acl, flags, ttl_ms};
+    struct jute_create_ttl_request request = {text(path), text("ttl"), store_test_open_acl, flags, ttl_ms};
     jute_create_ttl_request_encode(&fx->body, &request);
     write_op(fx, SESSION, ZK_OP_CREATE_TTL);
 }
 
 static void set_data(struct fixture *fx, const char *path, struct jute_bytes data)
 {
-    jute_writer_reset(&fx->body);
-    struct jute_set_data_request request = {text(path), data, -1};
-    jute_set_data_request_encode(&fx->body, &request);
+    store_test_encode_set_data(&fx->body, path, data);
     write_op(fx, SESSION, ZK_OP_SET_DATA);
 }
 
 static void set_acl(struct fixture *fx, const char *path, const struct jute_acl_vector *acl)
 {
-    jute_writer_reset(&fx->body);
-    struct jute_set_acl_request request = {text(path), *acl, -1};
-    jute_set_acl_request_encode(&fx->body, &request);
+    store_test_encode_set_acl(&fx->body, path, acl);
     write_op(fx, SESSION, ZK_OP_SET_ACL);
 }
 
 static void delete_node(struct fixture *fx, const char *path)
 {
-    jute_writer_reset(&fx->body);
-    struct jute_delete_request request = {text(path), -1};
-    jute_delete_request_encode(&fx->body, &request);
+    store_test_encode_delete(&fx->body, path);
     write_op(fx, SESSION, ZK_OP_DELETE);
 }
 
@@ -163,28 +140,28 @@ static void populate(struct fixture *fx)
     for (size_t i = 0; i < BIG_DATA_BYTES; i++) {
         big[i] = (uint8_t)(i * 7 + 3);
     }
-    create(fx, SESSION, "/app", text("application"), &open_acl, ZK_CREATE_PERSISTENT);
-    create(fx, SESSION, "/app/null", jute_bytes_of(NULL, -1), &open_acl, ZK_CREATE_PERSISTENT);
-    create(fx, SESSION, "/app/empty", text(""), &open_acl, ZK_CREATE_PERSISTENT);
-    create(fx, SESSION, "/app/big", jute_bytes_of(big, BIG_DATA_BYTES), &open_acl,
+    create(fx, SESSION, "/app", text("application"), &store_test_open_acl, ZK_CREATE_PERSISTENT);
+    create(fx, SESSION, "/app/null", jute_bytes_of(NULL, -1), &store_test_open_acl, ZK_CREATE_PERSISTENT);
+    create(fx, SESSION, "/app/empty", text(""), &store_test_open_acl, ZK_CREATE_PERSISTENT);
+    create(fx, SESSION, "/app/big", jute_bytes_of(big, BIG_DATA_BYTES), &store_test_open_acl,
            ZK_CREATE_PERSISTENT);
     create(fx, SESSION, "/app/secret", text("MARKER-secret-data"), &digest_acl,
            ZK_CREATE_PERSISTENT);
     create(fx, SESSION, "/app/secret2", text("shares the digest ACL"), &digest_acl,
            ZK_CREATE_PERSISTENT);
     create(fx, SESSION, "/app/readonly", text("r"), &read_acl, ZK_CREATE_PERSISTENT);
-    create(fx, SESSION, "/app/eph", text("mine"), &open_acl, ZK_CREATE_EPHEMERAL);
-    create(fx, OTHER_SESSION, "/app/other-eph", text("theirs"), &open_acl, ZK_CREATE_EPHEMERAL);
-    create(fx, SESSION, "/queue", text(""), &open_acl, ZK_CREATE_PERSISTENT);
+    create(fx, SESSION, "/app/eph", text("mine"), &store_test_open_acl, ZK_CREATE_EPHEMERAL);
+    create(fx, OTHER_SESSION, "/app/other-eph", text("theirs"), &store_test_open_acl, ZK_CREATE_EPHEMERAL);
+    create(fx, SESSION, "/queue", text(""), &store_test_open_acl, ZK_CREATE_PERSISTENT);
     for (int i = 0; i < SEQUENTIAL_NODES; i++) {
-        create(fx, i % 2 ? SESSION : OTHER_SESSION, "/queue/item-", text("q"), &open_acl,
+        create(fx, i % 2 ? SESSION : OTHER_SESSION, "/queue/item-", text("q"), &store_test_open_acl,
                i % 2 ? ZK_CREATE_EPHEMERAL_SEQUENTIAL : ZK_CREATE_PERSISTENT_SEQUENTIAL);
     }
     /* deletions make numChildren, cversion and pzxid differ */
     delete_node(fx, "/queue/item-0000000000");
     delete_node(fx, "/queue/item-0000000002");
-    create(fx, SESSION, "/box", text(""), &open_acl, ZK_CREATE_CONTAINER);
-    create(fx, SESSION, "/box/inner", text("x"), &open_acl, ZK_CREATE_PERSISTENT);
+    create(fx, SESSION, "/box", text(""), &store_test_open_acl, ZK_CREATE_CONTAINER);
+    create(fx, SESSION, "/box/inner", text("x"), &store_test_open_acl, ZK_CREATE_PERSISTENT);
     create_ttl(fx, "/ttl", ZK_CREATE_PERSISTENT_WITH_TTL, 60000);
     create_ttl(fx, "/ttl-seq-", ZK_CREATE_PERSISTENT_SEQUENTIAL_WITH_TTL, 1234);
     set_data(fx, "/app", text("application v2"));
@@ -196,7 +173,7 @@ static void populate(struct fixture *fx)
     char deep[256] = "";
     for (int i = 0; i < 12; i++) {
         strcat(deep, "/d");
-        create(fx, SESSION, deep, text("deep"), &open_acl, ZK_CREATE_PERSISTENT);
+        create(fx, SESSION, deep, text("deep"), &store_test_open_acl, ZK_CREATE_PERSISTENT);
     }
     free(big);
 }
@@ -529,8 +506,8 @@ static void test_every_flipped_byte_is_an_error(void **state)
 {
     struct fixture *fx = *state;
     create(fx, SESSION, "/a", text("data-a"), &digest_acl, ZK_CREATE_PERSISTENT);
-    create(fx, SESSION, "/a/e", text("e"), &open_acl, ZK_CREATE_EPHEMERAL);
-    create(fx, SESSION, "/c", text(""), &open_acl, ZK_CREATE_CONTAINER);
+    create(fx, SESSION, "/a/e", text("e"), &store_test_open_acl, ZK_CREATE_EPHEMERAL);
+    create(fx, SESSION, "/c", text(""), &store_test_open_acl, ZK_CREATE_CONTAINER);
     struct jute_writer out;
     write_snapshot(fx->tree, &out);
     for (size_t at = 0; at < out.size; at++) {

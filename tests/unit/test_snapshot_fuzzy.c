@@ -32,6 +32,7 @@
 #include "jute/records.h"
 #include "store/snapshot.h"
 #include "store/store.h"
+#include "store_test_writes.h"
 
 #define SESSION_A 0x100000001ll
 #define SESSION_B 0x200000002ll
@@ -59,19 +60,10 @@ static void check(bool condition, const char *what)
     }
 }
 
-static const struct jute_acl open_acl_items[] = {
-    {ZK_PERM_ALL, {{(const uint8_t *)"world", 5}, {(const uint8_t *)"anyone", 6}}}};
-static const struct jute_acl_vector open_acl = {1, (struct jute_acl *)open_acl_items};
-static const struct store_auth super_auth = {.is_super = true, .id_count = 0};
 
 static struct store_tree *tree_new(void)
 {
-    struct store_config config = {
-        .extended_types_enabled = true,
-        .jute_maxbuffer_bytes = JUTE_MAXBUFFER_DEFAULT_BYTES,
-        .config_node_text = "",
-    };
-    struct store_tree *tree = store_tree_create(&config);
+    struct store_tree *tree = store_test_tree_new();
     check(tree != NULL, "tree");
     return tree;
 }
@@ -164,16 +156,9 @@ static void record(struct writer *w)
  * ones, so each must succeed. */
 static void write_op(struct writer *w, int64_t session, int32_t opcode)
 {
-    struct store_prepare_input input = {
-        .session_id = session,
-        .cxid = 1,
-        .opcode = opcode,
-        .body = jute_bytes_of(w->body.data, (int32_t)w->body.size),
-        .auth = &super_auth,
-        .zxid = w->zxid + 1,
-        .now_ms = w->now_ms,
-    };
-    check(store_prepare(w->tree, &input, &w->txn) == ZK_OK, "prepare");
+    check(store_test_prepare(w->tree, &w->txn, &w->body, session, 1, opcode, w->zxid + 1,
+                             w->now_ms) == ZK_OK,
+          "prepare");
     w->zxid++;
     w->now_ms += 3;
     store_change_list_clear(&w->changes);
@@ -253,7 +238,7 @@ static void op_create(struct writer *w)
     int data_len = snprintf(data, sizeof data, "created at %lld", (long long)w->zxid + 1);
     jute_writer_reset(&w->body);
     struct jute_create_request request = {jute_bytes_cstr(path), jute_bytes_of(data, data_len),
-                                          open_acl, flags};
+                                          store_test_open_acl, flags};
     jute_create_request_encode(&w->body, &request);
     int64_t session = pick % 2 ? SESSION_A : SESSION_B;
     write_op(w, session, ZK_OP_CREATE);
@@ -861,7 +846,7 @@ static void test_fuzzy_rules(void **state)
     /* after the job began: a new subtree, a new ACL on an old node */
     jute_writer_reset(&w->body);
     struct jute_create_request create = {jute_bytes_cstr("/late"), jute_bytes_cstr("x"),
-                                         open_acl, ZK_CREATE_PERSISTENT};
+                                         store_test_open_acl, ZK_CREATE_PERSISTENT};
     jute_create_request_encode(&w->body, &create);
     write_op(w, SESSION_A, ZK_OP_CREATE);
     jute_writer_reset(&w->body);
