@@ -199,6 +199,9 @@ static void record_add(struct store_tree *tree, int64_t zxid, const uint8_t *pat
     record->child_count = child_count;
     record->acl = acl ? store_acl_list_copy(acl) : NULL;
     record->prev_for_path = pending_set(&tree->pending, record);
+    if (record->prev_for_path) {
+        record->prev_for_path->next_for_path = record;
+    }
     if (tree->pending_tail) {
         tree->pending_tail->next = record;
     } else {
@@ -230,6 +233,9 @@ static void records_rollback(struct store_tree *tree, struct store_change_record
     }
     for (size_t i = count; i-- > 0;) {
         pending_unset(&tree->pending, items[i], items[i]->prev_for_path);
+        if (items[i]->prev_for_path) {
+            items[i]->prev_for_path->next_for_path = NULL;
+        }
         record_free(items[i]);
     }
     free(items);
@@ -249,6 +255,12 @@ void store_pending_applied(struct store_tree *tree, int64_t zxid)
         struct store_change_record *record = tree->pending_head;
         tree->pending_head = record->next;
         pending_unset(&tree->pending, record, NULL);
+        /* The oldest record of its path (FIFO): a later one for the path
+         * now falls back to the tree, not to this record. */
+        assert(record->prev_for_path == NULL);
+        if (record->next_for_path) {
+            record->next_for_path->prev_for_path = NULL;
+        }
         record_free(record);
     }
     if (!tree->pending_head) {

@@ -110,7 +110,12 @@ struct store_change_record {
     int32_t child_count;
     struct store_acl_list *acl; /* owned copy */
     struct store_change_record *next;          /* FIFO by zxid */
-    struct store_change_record *prev_for_path; /* used only while preparing a multi */
+    /* The path's previous and next pending records (NULL at either end):
+     * a rollback (a failed multi, store_prepare_reset) restores the
+     * previous one; applying a record unlinks it from the next one, so no
+     * rollback ever restores a record already applied and freed. */
+    struct store_change_record *prev_for_path;
+    struct store_change_record *next_for_path;
 };
 
 struct store_pending_entry {

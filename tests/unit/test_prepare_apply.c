@@ -782,6 +782,36 @@ static void test_pipelined_prepares_see_pending_changes(void **state)
     store_txn_free(&third);
 }
 
+/* Two pending changes to one path, the older applied, then the rest
+ * forgotten (the server stopping, leadership lost): the path falls back to
+ * the tree, never to the applied (freed) record. ASan sees the old bug. */
+static void test_reset_after_partial_apply_falls_back_to_the_tree(void **state)
+{
+    struct fixture *fx = *state;
+    create(fx, "/hot", 0);
+    struct store_txn first;
+    store_txn_init(&first, JUTE_MAXBUFFER_DEFAULT_BYTES);
+    assert_int_equal(prepare(fx, SESSION, ZK_OP_SET_DATA, body_set_data(fx, "/hot", "1", -1),
+                             NULL), ZK_OK);
+    jute_write_raw(&first.bytes, fx->txn.bytes.data, fx->txn.bytes.size);
+    assert_int_equal(prepare(fx, SESSION, ZK_OP_SET_DATA, body_set_data(fx, "/hot", "2", -1),
+                             NULL), ZK_OK);
+    int64_t second_zxid = fx->zxid;
+    apply_txn(fx, &first);
+    assert_int_equal(fx->result.err, ZK_OK);
+    store_prepare_reset(fx->tree);
+    /* The tree holds version 1; the forgotten second change is gone. */
+    assert_int_equal(view_of(fx, "/hot").stat.version, 1);
+    fx->zxid = second_zxid - 1; /* the second txn's zxid is free again */
+    assert_int_equal(prepare(fx, SESSION, ZK_OP_SET_DATA, body_set_data(fx, "/hot", "3", 1),
+                             NULL), ZK_OK);
+    assert_int_equal(fx->txn.type, ZK_OP_SET_DATA); /* version 1 matched: no ErrorTxn */
+    apply_txn(fx, &fx->txn);
+    assert_int_equal(fx->result.err, ZK_OK);
+    assert_int_equal(view_of(fx, "/hot").stat.version, 2);
+    store_txn_free(&first);
+}
+
 /* ---- sessions -------------------------------------------------------------- */
 
 static void test_close_session_deletes_ephemerals(void **state)
@@ -944,6 +974,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_create_txn_bytes_and_result, setup_plain, teardown),
         cmocka_unit_test_setup_teardown(test_create_errors, setup_plain, teardown),
+        cmocka_unit_test_setup_teardown(test_reset_after_partial_apply_falls_back_to_the_tree,
+                                        setup_plain, teardown),
         cmocka_unit_test_setup_teardown(test_sequential_suffix_uses_create_count, setup_plain,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_ephemerals, setup_plain, teardown),
