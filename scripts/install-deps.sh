@@ -11,15 +11,16 @@ set -euo pipefail
 # and the libraries the code links.
 build_packages=(
   gcc clang libclang-rt-14-dev meson ninja-build pkg-config
-  liburing-dev libjemalloc-dev libcmocka-dev
+  liburing-dev libjemalloc-dev libcmocka-dev libbenchmark-dev g++
 )
 # Reference and clients: Apache ZooKeeper 3.8 (the reference server, the
 # Java zkCli.sh; it runs on the JRE), the C client tools (cli_mt) and
 # library, kazoo and pytest for the integration tests (run by Debian's
-# /usr/bin/python3). coreutils gives `timeout`, procps `ps`/`kill`.
+# /usr/bin/python3), matplotlib for the comparison's plots. coreutils gives
+# `timeout`, procps `ps`/`kill`.
 reference_packages=(
   zookeeper zookeeper-bin libzookeeper-mt-dev default-jre-headless
-  python3 python3-kazoo python3-pytest coreutils procps
+  python3 python3-kazoo python3-pytest python3-matplotlib coreutils procps
 )
 packages=("${build_packages[@]}" "${reference_packages[@]}")
 

@@ -273,6 +273,19 @@ elif require_tools fuzz clang; then
   fi
 fi
 
+# --- 4b. microbenchmarks: a bounded smoke run (they build and run; the
+# figures come from `bench/micro.sh` without --smoke) --------------------------
+note "microbenchmarks smoke (bench/micro.sh --smoke)"
+log_file=$log_dir/micro-smoke.log
+if bounded 900 "$log_file" bash bench/micro.sh --smoke; then
+  passed=$(( passed + 1 ))
+  echo "   ok"
+else
+  failed=$(( failed + 1 ))
+  failed_stages+=(micro-smoke)
+  show_tail "$log_file" 30
+fi
+
 # --- 5. integration tests ---------------------------------------------------
 note "integration tests (pytest)"
 if [[ ! -x /usr/bin/python3 ]] || ! /usr/bin/python3 -c 'import pytest' >/dev/null 2>&1; then
