@@ -25,6 +25,7 @@ The whole run takes about 10 minutes on a 2-core machine.
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -74,9 +75,9 @@ def run(command, timeout_s):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def bench(server, arguments, seconds):
+def bench(server, arguments, seconds, keys=KEYS):
     command = [BENCH, "--server", server.address, "--seconds", str(seconds),
-               "--value-bytes", str(VALUE_BYTES), "--keys", str(KEYS),
+               "--value-bytes", str(VALUE_BYTES), "--keys", str(keys),
                "--server-pid", str(server.pid), *arguments]
     return run(command, seconds + 300)
 
@@ -88,7 +89,6 @@ def start(kind, port):
 
 def stop(server):
     server.stop()
-    import shutil
     shutil.rmtree(server.workdir, ignore_errors=True)
 
 
@@ -125,8 +125,7 @@ def measure_server(kind, port, seconds, nodes):
     server = start(kind, port + 1)
     try:
         started = time.monotonic()
-        bench(server, ["--op", "get", "--keys", str(nodes), "--connections", "4",
-                       "--depth", "64"], 1)
+        bench(server, ["--op", "get", "--connections", "4", "--depth", "64"], 1, keys=nodes)
         results["populate_s"] = time.monotonic() - started
         time.sleep(2)  # let background work (snapshots, JIT) settle
         results["rss_bytes"] = resident_bytes(server.pid)

@@ -464,12 +464,10 @@ static struct pending_entry *propose(struct sequencer *sequencer,
 }
 
 void sequencer_set_log(struct sequencer *sequencer,
-                       void (*log_append)(void *context, struct log_record *record),
-                       void *context)
+                       void (*log_append)(void *context, struct log_record *record))
 {
     assert(sequencer->pending_count == 0);
     sequencer->output.log_append = log_append;
-    sequencer->output.context = context;
 }
 
 void sequencer_durable(struct sequencer *sequencer, int64_t zxid)
@@ -927,8 +925,6 @@ void sequencer_end_batch(struct sequencer *sequencer)
 void sequencer_counters_get(const struct sequencer *sequencer, struct sequencer_counters *out)
 {
     out->last_zxid = sequencer->last_zxid;
-    out->last_prepared_zxid = sequencer->last_prepared_zxid;
-    out->pending_count = sequencer->pending_count;
     out->session_count = (int64_t)session_tracker_count(sequencer->sessions);
     out->transactions_committed = sequencer->transactions_committed;
 }

@@ -58,8 +58,6 @@ struct sequencer_output {
 
 struct sequencer_counters {
     int64_t last_zxid;       /* last committed (applied) */
-    int64_t last_prepared_zxid;
-    size_t pending_count;
     int64_t session_count;
     int64_t transactions_committed;
 };
@@ -76,10 +74,10 @@ void sequencer_destroy(struct sequencer *sequencer);
 void sequencer_restore_session(struct sequencer *sequencer, int64_t session_id,
                                int32_t timeout_ms, int64_t now_elapsed_ms);
 
-/* Attaches the log (before any request): see sequencer_output.log_append. */
+/* Attaches the log (before any request): see sequencer_output.log_append;
+ * it is called with the output's context. */
 void sequencer_set_log(struct sequencer *sequencer,
-                       void (*log_append)(void *context, struct log_record *record),
-                       void *context);
+                       void (*log_append)(void *context, struct log_record *record));
 
 /* The log is durable up to `zxid`: commits every pending transaction up to
  * it, in order, with the messages queued behind them. */

@@ -110,9 +110,18 @@ static void append_to_log(void *context, struct log_record *record)
     log_writer_append(core->storage.log, record);
 }
 
+/* The log writer's ring must hold every transaction the sequencer can have
+ * pending, so handing one over never fails. */
+_Static_assert(LOG_WRITER_RING_ENTRIES >= SEQUENCER_PENDING_MAX,
+               "the log ring must hold the whole pending queue");
+
 bool core_request_snapshot(struct core *core)
 {
-    if (!core->storage.snapshotter || snapshotter_busy(core->storage.snapshotter)) {
+    if (!core->storage.snapshotter) {
+        return false;
+    }
+    if (snapshotter_busy(core->storage.snapshotter)) {
+        log_warn("Too busy to snap, skipping"); /* ZooKeeper's words */
         return false;
     }
     struct sequencer_counters counters;
@@ -141,9 +150,7 @@ static void take_wanted_snapshot(struct core *core)
         return;
     }
     core->snapshot_wanted = false;
-    if (!core_request_snapshot(core)) {
-        log_warn("Too busy to snap, skipping"); /* ZooKeeper's words; the log rolled anyway */
-    }
+    core_request_snapshot(core); /* when busy, skipped; the log rolled anyway */
 }
 
 /* Commits what the log made durable; notices a failed log once. */
@@ -490,7 +497,7 @@ void core_set_storage(struct core *core, const struct core_storage *storage)
     core->storage = *storage;
     core->random_state = storage->random_seed | 1u;
     choose_roll_point(core);
-    sequencer_set_log(core->sequencer, storage->log ? append_to_log : NULL, core);
+    sequencer_set_log(core->sequencer, storage->log ? append_to_log : NULL);
     core->durable_seen_zxid = core_last_zxid(core);
 }
 

@@ -49,6 +49,10 @@ struct log_writer {
     int64_t batch_first_zxid;
     int64_t batch_last_zxid;
     bool batch_opens_file;
+    /* FilePadding, record by record as the batch fills: the file size the
+     * batch needs (its end position and the preallocated size). */
+    int64_t batch_end_position;
+    int64_t batch_padded_bytes;
     int fd;
     int dir_fd;
     char file_name[STORE_TXNLOG_NAME_BYTES_MAX];
@@ -98,13 +102,20 @@ static void batch_add(struct log_writer *writer, const struct log_record *record
     if (writer->batch_records == 0) {
         writer->batch_first_zxid = record->zxid;
         writer->batch_opens_file = writer->fd < 0 || record->roll_before;
+        writer->batch_end_position = writer->file_position;
+        writer->batch_padded_bytes = writer->file_bytes;
         if (writer->batch_opens_file) {
             put_be32(writer->batch, STORE_TXNLOG_MAGIC);
             put_be32(writer->batch + 4, STORE_TXNLOG_VERSION);
             put_be64(writer->batch + 8, 0);
             writer->batch_size = STORE_TXNLOG_FILE_HEADER_BYTES;
+            writer->batch_end_position = STORE_TXNLOG_FILE_HEADER_BYTES;
+            writer->batch_padded_bytes = STORE_TXNLOG_FILE_HEADER_BYTES;
         }
     }
+    writer->batch_padded_bytes = store_txnlog_padded_size(
+        writer->batch_end_position, writer->batch_padded_bytes, writer->config.prealloc_bytes);
+    writer->batch_end_position += (int64_t)store_txnlog_entry_bytes(record->txn_bytes);
     uint8_t *at = writer->batch + writer->batch_size;
     put_be64(at, store_adler32(1, record->txn, record->txn_bytes));
     put_be32(at + 8, record->txn_bytes);
@@ -180,27 +191,12 @@ static bool open_file(struct log_writer *writer, int64_t first_zxid)
     return true;
 }
 
-/* FilePadding, record by record: grow the file in preAllocSize steps before
- * the batch is written, so the write does not change the file's size and the
+/* Grows the file to the size batch_add worked out (FilePadding: preAllocSize
+ * steps) before the batch is written, so the write does not change the file's size and the
  * fdatasync has no metadata to flush (except on the step itself). */
 static bool preallocate(struct log_writer *writer)
 {
-    int64_t position = writer->file_position;
-    int64_t size = writer->file_bytes;
-    size_t offset = writer->batch_opens_file ? STORE_TXNLOG_FILE_HEADER_BYTES : 0;
-    if (writer->batch_opens_file) {
-        position = STORE_TXNLOG_FILE_HEADER_BYTES;
-    }
-    /* Walk the entries of the batch: each starts with checksum and length. */
-    while (offset < writer->batch_size) {
-        size = store_txnlog_padded_size(position, size, writer->config.prealloc_bytes);
-        uint32_t length = (uint32_t)writer->batch[offset + 8] << 24 |
-                          (uint32_t)writer->batch[offset + 9] << 16 |
-                          (uint32_t)writer->batch[offset + 10] << 8 | writer->batch[offset + 11];
-        size_t entry = store_txnlog_entry_bytes(length);
-        offset += entry;
-        position += (int64_t)entry;
-    }
+    int64_t size = writer->batch_padded_bytes;
     if (size <= writer->file_bytes) {
         return true;
     }

@@ -177,8 +177,10 @@ static void expect_log_file(struct fixture *fixture, const char *name, int64_t f
     }
     struct store_txnlog_entry entry;
     assert_int_equal(store_txnlog_next(&reader, &entry), STORE_TXNLOG_END_CLEAN);
-    /* Preallocated in preAllocSize steps, as ZooKeeper's FilePadding. */
+    /* Preallocated in preAllocSize steps after the 16-byte header, as
+     * ZooKeeper's FilePadding (a first record makes 16 + preAllocSize). */
     assert_true(size >= (size_t)PREALLOC_BYTES);
+    assert_int_equal(size % PREALLOC_BYTES, STORE_TXNLOG_FILE_HEADER_BYTES);
     free(data);
 }
 
@@ -210,6 +212,9 @@ static void test_roll_starts_a_new_file_named_after_its_first_zxid(void **state)
         append(&fixture, zxid, zxid == 11 || zxid == 26);
     }
     assert_true(wait_durable(&fixture, 30));
+    struct log_writer_stats stats;
+    log_writer_stats_get(fixture.writer, &stats);
+    assert_int_equal(stats.files, 3);
     expect_log_file(&fixture, "log.1", 1, 10);
     expect_log_file(&fixture, "log.b", 11, 25);
     expect_log_file(&fixture, "log.1a", 26, 30);
