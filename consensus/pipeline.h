@@ -80,6 +80,10 @@ enum shard_message_kind {
     SHARD_MESSAGE_CLOSE_CONNECTION = 4, /* the session moved to another connection */
     SHARD_MESSAGE_GATHER = 5,     /* please send your part of gather_id */
     SHARD_MESSAGE_GATHERED = 6,   /* every shard's part, for the asking connection */
+    /* The server starts (serving) or stops serving clients: an ensemble
+     * member between roles closes every client connection, as ZooKeeper's
+     * closeAllConnections, and takes none until a role begins again. */
+    SHARD_MESSAGE_SERVING = 7,
 };
 
 /* What `dump` prints of the sessions (SessionTracker and ephemerals), as
@@ -116,6 +120,8 @@ struct shard_message {
     struct gather_part *parts; /* GATHERED: one per shard, owned */
     size_t part_count;
     struct session_dump *dump; /* GATHERED for dump: the sessions, owned */
+    /* SERVING */
+    bool serving;
     /* CONNECTED */
     bool session_valid;
     int64_t session_id;

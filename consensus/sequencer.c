@@ -29,6 +29,17 @@ enum pending_kind {
     PENDING_MESSAGE = 2,    /* a ready message, sent in its turn */
     PENDING_ERROR_REPLY = 3, /* a refusal without a transaction */
     PENDING_PIPELINE_READ = 4, /* sync / getEphemerals, answered in its turn */
+    /* Learner: a client's write sent to the leader, waiting for the commit
+     * that carries it (session_id, cxid). `message` holds its reply once
+     * that commit came while older entries still waited. */
+    PENDING_FORWARDED = 5,
+    /* Learner: a new session (createSession sent to the leader) or a
+     * reconnect (revalidate sent); `message` is the CONNECTED to send. */
+    PENDING_REMOTE_CONNECT = 6,
+    /* Learner: a sync sent to the leader, answered when SYNC comes back. */
+    PENDING_REMOTE_SYNC = 7,
+    /* Leader: a learner's sync; sends it SYNC in its turn. */
+    PENDING_LEARNER_SYNC = 8,
 };
 
 struct pending_entry {
@@ -42,7 +53,13 @@ struct pending_entry {
     struct shard_message *message;
     uint32_t message_shard;
     int32_t err;                   /* ERROR_REPLY */
-    struct core_request *request;  /* PIPELINE_READ: owned */
+    struct core_request *request;  /* PIPELINE_READ, REMOTE_SYNC: owned */
+    /* FORWARDED, REMOTE_CONNECT, REMOTE_SYNC: what it waits for. */
+    bool resolved;
+    int64_t session_id;
+    int32_t cxid;
+    bool revalidating;             /* REMOTE_CONNECT of a reconnect */
+    int64_t learner_id;            /* LEARNER_SYNC */
 };
 
 struct session_owner {
@@ -52,10 +69,20 @@ struct session_owner {
     bool tombstone;
 };
 
+/* Sessions a learner's clients touched, reported to the leader in the next
+ * PING; more touches than this between pings are dropped (the session is
+ * touched again by its next request or ping). */
+#define SEQUENCER_TOUCHES_MAX 65536u
+
 struct sequencer {
     struct store_tree *tree;
     struct sequencer_config config;
     struct sequencer_output output;
+    void *log_context;
+    enum sequencer_mode mode;
+    struct sequencer_replication replication;
+    int64_t *touches;
+    size_t touch_count;
     struct session_tracker *sessions;
     int64_t last_zxid;          /* last committed (applied to the tree) */
     int64_t last_prepared_zxid; /* last given to a transaction */
@@ -415,9 +442,38 @@ static void pending_run(struct sequencer *sequencer, struct pending_entry *entry
         reply_now(sequencer, &entry->origin, entry->err);
         break;
     case PENDING_PIPELINE_READ:
+    case PENDING_REMOTE_SYNC:
         handle_pipeline_read(sequencer, entry->request);
         core_request_free(entry->request);
         break;
+    case PENDING_FORWARDED:
+        if (entry->message) { /* else the commit carried the reply */
+            deliver(sequencer, entry->origin.shard_index, entry->message);
+        }
+        break;
+    case PENDING_REMOTE_CONNECT:
+        deliver(sequencer, entry->message_shard, entry->message);
+        break;
+    case PENDING_LEARNER_SYNC:
+        if (sequencer->replication.learner_sync) {
+            sequencer->replication.learner_sync(sequencer->replication.context,
+                                                entry->learner_id);
+        }
+        break;
+    }
+}
+
+static bool pending_waits(const struct sequencer *sequencer, const struct pending_entry *entry)
+{
+    switch (entry->kind) {
+    case PENDING_TXN:
+        return entry->record->zxid > sequencer->durable_zxid;
+    case PENDING_FORWARDED:
+    case PENDING_REMOTE_CONNECT:
+    case PENDING_REMOTE_SYNC:
+        return !entry->resolved;
+    default:
+        return false;
     }
 }
 
@@ -426,7 +482,7 @@ static void pending_drain(struct sequencer *sequencer)
 {
     while (sequencer->pending_count > 0) {
         struct pending_entry *entry = &sequencer->pending[sequencer->pending_head];
-        if (entry->kind == PENDING_TXN && entry->record->zxid > sequencer->durable_zxid) {
+        if (pending_waits(sequencer, entry)) {
             return;
         }
         struct pending_entry taken = *entry;
@@ -456,7 +512,7 @@ static struct pending_entry *propose(struct sequencer *sequencer,
     entry->origin = *origin;
     entry->closed_session_id = closed_session_id;
     if (sequencer->output.log_append) {
-        sequencer->output.log_append(sequencer->output.context, record);
+        sequencer->output.log_append(sequencer->log_context, record);
     } else {
         sequencer->durable_zxid = record->zxid; /* no log: durable at once */
     }
@@ -464,10 +520,12 @@ static struct pending_entry *propose(struct sequencer *sequencer,
 }
 
 void sequencer_set_log(struct sequencer *sequencer,
-                       void (*log_append)(void *context, struct log_record *record))
+                       void (*log_append)(void *context, struct log_record *record),
+                       void *context)
 {
     assert(sequencer->pending_count == 0);
     sequencer->output.log_append = log_append;
+    sequencer->log_context = context;
 }
 
 void sequencer_durable(struct sequencer *sequencer, int64_t zxid)
@@ -816,9 +874,517 @@ void session_dump_free(struct session_dump *dump)
     free(dump);
 }
 
+/* ---- learner mode ---------------------------------------------------------- */
+
+/* A client's request while no role runs: ZooKeeper has no server to hand
+ * it to and closes the connection; the client reconnects elsewhere. */
+static void refuse_while_idle(struct sequencer *sequencer, const struct core_request *request)
+{
+    struct shard_message *close = message_new(SHARD_MESSAGE_CLOSE_CONNECTION);
+    assert(close != NULL);
+    close->connection_id = request->connection_id;
+    close->session_id = request->session_id;
+    deliver(sequencer, request->shard_index, close);
+}
+
+static void forward(struct sequencer *sequencer, int64_t session_id, int32_t cxid,
+                    int32_t opcode, const uint8_t *body, size_t body_bytes,
+                    const struct store_auth *auth)
+{
+    assert(sequencer->replication.forward != NULL);
+    sequencer->replication.forward(sequencer->replication.context, session_id, cxid, opcode,
+                                   body, body_bytes, auth);
+}
+
+/* Returns true when it took ownership of `request`. */
+static bool learner_handle_write(struct sequencer *sequencer, struct core_request *request)
+{
+    if (request->opcode == ZK_OP_GET_EPHEMERALS) {
+        struct pending_entry *entry = pending_push(sequencer, PENDING_PIPELINE_READ);
+        entry->request = request;
+        pending_drain(sequencer);
+        return true;
+    }
+    if (request->opcode == ZK_OP_SYNC) {
+        /* FollowerRequestProcessor: sync goes to the leader, and the answer
+         * waits for the leader's SYNC (every write before it committed). */
+        struct pending_entry *entry = pending_push(sequencer, PENDING_REMOTE_SYNC);
+        entry->request = request;
+        forward(sequencer, request->session_id, request->xid, request->opcode, request->body,
+                request->body_bytes, request->auth);
+        return true;
+    }
+    struct pending_entry *entry = pending_push(sequencer, PENDING_FORWARDED);
+    entry->origin = origin_of(request);
+    entry->session_id = request->session_id;
+    entry->cxid = request->xid;
+    forward(sequencer, request->session_id, request->xid, request->opcode, request->body,
+            request->body_bytes, request->auth);
+    if (request->opcode == ZK_OP_CLOSE_SESSION) {
+        owner_clear(sequencer, request->session_id);
+    }
+    return false;
+}
+
+static void learner_handle_connect(struct sequencer *sequencer, const struct core_request *request,
+                                   int64_t now_elapsed_ms)
+{
+    if (request->session_id != 0) {
+        struct session_owner *owner = owner_find(sequencer, request->session_id);
+        if (owner && !(owner->shard_index == request->shard_index &&
+                       owner->connection_id == request->connection_id)) {
+            struct shard_message *close = message_new(SHARD_MESSAGE_CLOSE_CONNECTION);
+            assert(close != NULL);
+            close->connection_id = owner->connection_id;
+            close->session_id = request->session_id;
+            queue_message(sequencer, owner->shard_index, close);
+            owner_clear(sequencer, request->session_id);
+        }
+        if (!request->password_valid) {
+            queue_message(sequencer, request->shard_index,
+                          connected_message(request, false, request->session_id));
+            pending_drain(sequencer);
+            return;
+        }
+        /* Learner.validateSession: the leader decides. */
+        struct pending_entry *entry = pending_push(sequencer, PENDING_REMOTE_CONNECT);
+        entry->session_id = request->session_id;
+        entry->revalidating = true;
+        entry->message = connected_message(request, true, request->session_id);
+        entry->message_shard = request->shard_index;
+        assert(sequencer->replication.revalidate != NULL);
+        sequencer->replication.revalidate(sequencer->replication.context, request->session_id,
+                                          request->timeout_ms);
+        return;
+    }
+    /* The learner makes the id (its server id in the top byte, as
+     * LearnerSessionTracker) and the leader logs createSession. */
+    int64_t session_id = session_tracker_create_session(sequencer->sessions, request->timeout_ms,
+                                                        now_elapsed_ms);
+    if (session_id == 0) {
+        queue_message(sequencer, request->shard_index, connected_message(request, false, 0));
+        pending_drain(sequencer);
+        return;
+    }
+    struct pending_entry *entry = pending_push(sequencer, PENDING_REMOTE_CONNECT);
+    entry->session_id = session_id;
+    entry->message = connected_message(request, true, session_id);
+    entry->message_shard = request->shard_index;
+    owner_set(sequencer, session_id, request->shard_index, request->connection_id);
+    uint8_t timeout_bytes[4];
+    jute_store_be32(timeout_bytes, (uint32_t)request->timeout_ms);
+    forward(sequencer, session_id, 0, ZK_OP_CREATE_SESSION, timeout_bytes, sizeof(timeout_bytes),
+            NULL);
+}
+
+static void learner_record_touches(struct sequencer *sequencer, const struct core_request *request)
+{
+    for (size_t index = 0; index < request->session_count; index++) {
+        if (sequencer->touch_count == SEQUENCER_TOUCHES_MAX) {
+            return;
+        }
+        sequencer->touches[sequencer->touch_count++] = request->session_ids[index];
+    }
+}
+
+size_t sequencer_take_touches(struct sequencer *sequencer, int64_t *session_ids_out,
+                              int32_t *timeouts_ms_out, size_t out_max)
+{
+    size_t taken = 0;
+    size_t index = 0;
+    for (; index < sequencer->touch_count && taken < out_max; index++) {
+        int64_t session_id = sequencer->touches[index];
+        int32_t timeout_ms = 0;
+        if (!session_tracker_lookup(sequencer->sessions, session_id, &timeout_ms, NULL)) {
+            continue; /* closed meanwhile */
+        }
+        session_ids_out[taken] = session_id;
+        timeouts_ms_out[taken] = timeout_ms;
+        taken++;
+    }
+    size_t left = sequencer->touch_count - index;
+    memmove(sequencer->touches, sequencer->touches + index, left * sizeof(*sequencer->touches));
+    sequencer->touch_count = left;
+    return taken;
+}
+
+/* The oldest entry still waiting for a commit of `session_id` (and `cxid`
+ * unless create_session), or NULL. */
+static struct pending_entry *find_waiting(struct sequencer *sequencer, int64_t session_id,
+                                          int32_t cxid, bool create_session,
+                                          bool *at_head_out)
+{
+    for (size_t offset = 0; offset < sequencer->pending_count; offset++) {
+        struct pending_entry *entry =
+            &sequencer->pending[(sequencer->pending_head + offset) % SEQUENCER_PENDING_MAX];
+        if (entry->resolved || entry->session_id != session_id) {
+            continue;
+        }
+        bool match = create_session
+                         ? entry->kind == PENDING_REMOTE_CONNECT && !entry->revalidating
+                         : entry->kind == PENDING_FORWARDED && entry->cxid == cxid;
+        if (match) {
+            *at_head_out = offset == 0;
+            return entry;
+        }
+    }
+    return NULL;
+}
+
+int sequencer_apply_committed(struct sequencer *sequencer, const uint8_t *txn, size_t txn_bytes)
+{
+    struct jute_reader reader;
+    jute_reader_init(&reader, txn, txn_bytes);
+    uint8_t arena_bytes[64];
+    struct jute_arena arena;
+    jute_arena_init(&arena, arena_bytes, sizeof(arena_bytes));
+    struct jute_txn_header header;
+    if (txn_bytes > UINT32_MAX || !jute_txn_header_decode(&reader, &arena, &header)) {
+        return ZK_MARSHALLINGERROR;
+    }
+    int64_t closed_session_id = 0;
+    if (header.type == ZK_OP_CREATE_SESSION) {
+        struct jute_create_session_txn create;
+        if (!jute_create_session_txn_decode(&reader, &arena, &create)) {
+            return ZK_MARSHALLINGERROR;
+        }
+        session_tracker_track(sequencer->sessions, header.client_id, create.time_out,
+                              0 /* a learner never expires sessions */);
+    } else if (header.type == ZK_OP_CLOSE_SESSION) {
+        closed_session_id = header.client_id;
+    }
+    struct log_record *record = malloc(sizeof(*record) + txn_bytes);
+    assert(record != NULL);
+    record->zxid = header.zxid;
+    record->roll_before = false;
+    record->txn_bytes = (uint32_t)txn_bytes;
+    memcpy(record->txn, txn, txn_bytes);
+
+    bool at_head = false;
+    struct pending_entry *waiting = NULL;
+    if (sequencer->mode == SEQUENCER_LEARNER) {
+        waiting = find_waiting(sequencer, header.client_id, header.cxid,
+                               header.type == ZK_OP_CREATE_SESSION, &at_head);
+    }
+    struct commit_origin none = {.has_origin = false};
+    if (waiting && waiting->kind == PENDING_FORWARDED && at_head) {
+        /* The usual case: the reply rides with the commit. */
+        commit_and_apply(sequencer, record, &waiting->origin, closed_session_id);
+        waiting->origin.has_origin = false;
+    } else {
+        commit_and_apply(sequencer, record, &none, closed_session_id);
+        if (waiting && waiting->kind == PENDING_FORWARDED) {
+            /* Older entries still wait: keep the reply for its turn. */
+            struct shard_message *message = message_new(SHARD_MESSAGE_REPLY);
+            assert(message != NULL);
+            message->connection_id = waiting->origin.connection_id;
+            message->xid = waiting->origin.xid;
+            message->opcode = waiting->origin.opcode;
+            message->err = sequencer->result.err;
+            message->close_after_reply = waiting->origin.opcode == ZK_OP_CLOSE_SESSION;
+            if (!sequencer_encode_write_reply(&sequencer->reply, waiting->origin.xid,
+                                              waiting->origin.opcode, &sequencer->result)) {
+                encode_header_reply(&sequencer->reply, waiting->origin.xid, record->zxid,
+                                    ZK_MARSHALLINGERROR);
+            }
+            bool taken = message_take_reply(message, &sequencer->reply);
+            assert(taken);
+            (void)taken;
+            waiting->message = message;
+        }
+    }
+    if (waiting) {
+        waiting->resolved = true;
+    }
+    if (closed_session_id != 0) {
+        session_tracker_remove(sequencer->sessions, closed_session_id);
+        owner_clear(sequencer, closed_session_id);
+    }
+    sequencer->last_prepared_zxid = sequencer->last_zxid;
+    sequencer->durable_zxid = sequencer->last_zxid;
+    free(record);
+    pending_drain(sequencer);
+    return ZK_OK;
+}
+
+void sequencer_sync_reached(struct sequencer *sequencer)
+{
+    for (size_t offset = 0; offset < sequencer->pending_count; offset++) {
+        struct pending_entry *entry =
+            &sequencer->pending[(sequencer->pending_head + offset) % SEQUENCER_PENDING_MAX];
+        if (entry->kind == PENDING_REMOTE_SYNC && !entry->resolved) {
+            entry->resolved = true;
+            break;
+        }
+    }
+    pending_drain(sequencer);
+}
+
+void sequencer_revalidated(struct sequencer *sequencer, int64_t session_id, bool valid)
+{
+    for (size_t offset = 0; offset < sequencer->pending_count; offset++) {
+        struct pending_entry *entry =
+            &sequencer->pending[(sequencer->pending_head + offset) % SEQUENCER_PENDING_MAX];
+        if (entry->kind != PENDING_REMOTE_CONNECT || !entry->revalidating || entry->resolved ||
+            entry->session_id != session_id) {
+            continue;
+        }
+        entry->resolved = true;
+        struct shard_message *message = entry->message;
+        if (valid) {
+            owner_set(sequencer, session_id, entry->message_shard, message->connection_id);
+        } else {
+            message->session_valid = false;
+            message->session_id = 0;
+            message->timeout_ms = 0;
+            memset(message->password, 0, sizeof(message->password));
+        }
+        break;
+    }
+    pending_drain(sequencer);
+}
+
+/* ---- leader: what learners send ------------------------------------------- */
+
+/* An ErrorTxn for a learner's request the leader refuses, so the learner
+ * still sees how it ended (it answers its client when the error commits). */
+static void propose_learner_error(struct sequencer *sequencer, int64_t session_id, int32_t cxid,
+                                  int32_t err, int64_t now_ms)
+{
+    struct store_txn *txn = &sequencer->txn;
+    jute_writer_reset(&txn->bytes);
+    int status = store_prepare_error(txn, session_id, cxid, sequencer->last_prepared_zxid + 1,
+                                     now_ms, err);
+    assert(status == ZK_OK);
+    (void)status;
+    struct commit_origin none = {.has_origin = false};
+    propose(sequencer, &none, 0);
+}
+
+void sequencer_handle_learner_request(struct sequencer *sequencer, int64_t learner_id,
+                                      int64_t session_id, int32_t cxid, int32_t opcode,
+                                      const uint8_t *body, size_t body_bytes,
+                                      const struct store_auth *auth, int64_t now_ms,
+                                      int64_t now_elapsed_ms)
+{
+    assert(sequencer->mode == SEQUENCER_LEADER);
+    assert(sequencer_accepting(sequencer));
+    struct commit_origin none = {.has_origin = false};
+    if (opcode == ZK_OP_SYNC) {
+        struct pending_entry *entry = pending_push(sequencer, PENDING_LEARNER_SYNC);
+        entry->learner_id = learner_id;
+        pending_drain(sequencer);
+        return;
+    }
+    struct store_txn *txn = &sequencer->txn;
+    jute_writer_reset(&txn->bytes);
+    int64_t zxid = sequencer->last_prepared_zxid + 1;
+    if (opcode == ZK_OP_CREATE_SESSION) {
+        int32_t timeout_ms = body_bytes == 4 ? (int32_t)jute_load_be32(body) : 0;
+        if (timeout_ms <= 0 ||
+            session_tracker_track(sequencer->sessions, session_id, timeout_ms, now_elapsed_ms) < 0) {
+            propose_learner_error(sequencer, session_id, cxid, ZK_MARSHALLINGERROR, now_ms);
+            pending_drain(sequencer);
+            return;
+        }
+        int status = store_prepare_create_session(txn, session_id, timeout_ms, zxid, now_ms);
+        assert(status == ZK_OK);
+        (void)status;
+        propose(sequencer, &none, 0);
+        pending_drain(sequencer);
+        return;
+    }
+    if (!session_tracker_touch(sequencer->sessions, session_id, now_elapsed_ms)) {
+        propose_learner_error(sequencer, session_id, cxid, ZK_SESSIONEXPIRED, now_ms);
+        pending_drain(sequencer);
+        return;
+    }
+    int status;
+    int64_t closed_session_id = 0;
+    if (opcode == ZK_OP_CLOSE_SESSION) {
+        status = store_prepare_close_session(sequencer->tree, txn, session_id, cxid, zxid, now_ms);
+        session_tracker_set_closing(sequencer->sessions, session_id);
+        closed_session_id = session_id;
+    } else if (opcode == ZK_OP_DELETE_CONTAINER) {
+        status = store_prepare_error(txn, session_id, cxid, zxid, now_ms, ZK_BADARGUMENTS);
+    } else {
+        struct store_prepare_input input = {
+            .session_id = session_id,
+            .cxid = cxid,
+            .opcode = opcode,
+            .body = jute_bytes_of(body, (int32_t)body_bytes),
+            .auth = auth,
+            .zxid = zxid,
+            .now_ms = now_ms,
+        };
+        status = store_prepare(sequencer->tree, &input, txn);
+    }
+    if (status != ZK_OK) {
+        propose_learner_error(sequencer, session_id, cxid, status, now_ms);
+    } else {
+        propose(sequencer, &none, closed_session_id);
+    }
+    if (closed_session_id != 0) {
+        owner_clear(sequencer, closed_session_id);
+    }
+    pending_drain(sequencer);
+}
+
+void sequencer_touch_session(struct sequencer *sequencer, int64_t session_id, int32_t timeout_ms,
+                             int64_t now_elapsed_ms)
+{
+    session_tracker_touch_timeout(sequencer->sessions, session_id, timeout_ms, now_elapsed_ms);
+}
+
+bool sequencer_revalidate_session(struct sequencer *sequencer, int64_t session_id,
+                                  int32_t timeout_ms, int64_t now_elapsed_ms)
+{
+    return session_tracker_revalidate(sequencer->sessions, session_id, timeout_ms,
+                                      now_elapsed_ms);
+}
+
+/* ---- roles ------------------------------------------------------------------ */
+
+void sequencer_set_replication(struct sequencer *sequencer,
+                               const struct sequencer_replication *replication)
+{
+    sequencer->replication = *replication;
+}
+
+enum sequencer_mode sequencer_mode(const struct sequencer *sequencer)
+{
+    return sequencer->mode;
+}
+
+static void tell_shards_serving(struct sequencer *sequencer, bool serving)
+{
+    for (uint32_t shard = 0; shard < sequencer->config.shard_count; shard++) {
+        struct shard_message *message = message_new(SHARD_MESSAGE_SERVING);
+        assert(message != NULL);
+        message->serving = serving;
+        deliver(sequencer, shard, message);
+    }
+}
+
+void sequencer_lead(struct sequencer *sequencer, int64_t epoch, int64_t now_elapsed_ms)
+{
+    assert(sequencer->pending_count == 0);
+    sequencer->mode = SEQUENCER_LEADER;
+    if (epoch > 0) {
+        int64_t first = (int64_t)((uint64_t)epoch << 32);
+        assert(first > sequencer->last_zxid);
+        sequencer->last_prepared_zxid = first;
+        sequencer->durable_zxid = first;
+    }
+    size_t count = 0;
+    struct store_snapshot_session *sessions = sequencer_sessions_copy(sequencer, &count);
+    for (size_t index = 0; index < count; index++) {
+        session_tracker_track(sequencer->sessions, sessions[index].session_id,
+                              sessions[index].timeout_ms, now_elapsed_ms);
+    }
+    free(sessions);
+    sequencer->next_container_check_ms =
+        now_elapsed_ms + sequencer->config.container_check_interval_ms;
+    tell_shards_serving(sequencer, true);
+}
+
+void sequencer_follow(struct sequencer *sequencer)
+{
+    assert(sequencer->pending_count == 0);
+    sequencer->mode = SEQUENCER_LEARNER;
+    sequencer->touch_count = 0;
+    tell_shards_serving(sequencer, true);
+}
+
+void sequencer_pause(struct sequencer *sequencer)
+{
+    if (sequencer->mode != SEQUENCER_IDLE) {
+        tell_shards_serving(sequencer, false);
+        sequencer->mode = SEQUENCER_IDLE;
+    }
+}
+
+void sequencer_stop_serving(struct sequencer *sequencer)
+{
+    sequencer_pause(sequencer);
+    /* The caller waited for the log: everything prepared is on disk. */
+    sequencer->durable_zxid = sequencer->last_prepared_zxid;
+    while (sequencer->pending_count > 0) {
+        struct pending_entry *entry = &sequencer->pending[sequencer->pending_head];
+        if (entry->kind == PENDING_TXN) {
+            assert(entry->record->zxid <= sequencer->durable_zxid);
+            struct commit_origin none = {.has_origin = false};
+            commit_and_apply(sequencer, entry->record, &none, entry->closed_session_id);
+            if (entry->closed_session_id != 0) {
+                session_tracker_remove(sequencer->sessions, entry->closed_session_id);
+            }
+            free(entry->record);
+        }
+        shard_message_free(entry->message);
+        core_request_free(entry->request);
+        sequencer->pending_head = (sequencer->pending_head + 1) % SEQUENCER_PENDING_MAX;
+        sequencer->pending_count--;
+    }
+    sequencer->last_prepared_zxid = sequencer->last_zxid;
+    sequencer->durable_zxid = sequencer->last_zxid;
+    sequencer->touch_count = 0;
+    sequencer->mode = SEQUENCER_IDLE;
+}
+
+bool sequencer_write_snapshot(struct sequencer *sequencer, struct jute_writer *out)
+{
+    size_t count = 0;
+    struct store_snapshot_session *sessions = sequencer_sessions_copy(sequencer, &count);
+    bool written = store_snapshot_write(sequencer->tree, sessions, count, out);
+    free(sessions);
+    return written;
+}
+
+void sequencer_replace_tree(struct sequencer *sequencer, struct store_tree *tree,
+                            const struct store_snapshot_session *sessions, size_t session_count,
+                            int64_t now_elapsed_ms)
+{
+    assert(sequencer->mode == SEQUENCER_IDLE && sequencer->pending_count == 0);
+    struct session_tracker *fresh =
+        session_tracker_create(sequencer->config.server_id, now_elapsed_ms,
+                               sequencer->config.tick_ms, sequencer->config.sessions_max);
+    assert(fresh != NULL);
+    session_tracker_destroy(sequencer->sessions);
+    sequencer->sessions = fresh;
+    for (size_t index = 0; index < session_count; index++) {
+        session_tracker_track(fresh, sessions[index].session_id, sessions[index].timeout_ms,
+                              now_elapsed_ms);
+    }
+    memset(sequencer->owners, 0, sequencer->owner_slots * sizeof(*sequencer->owners));
+    sequencer->owner_used = 0;
+    sequencer->tree = tree;
+    sequencer->last_zxid = store_tree_counters(tree)->last_zxid;
+    sequencer->last_prepared_zxid = sequencer->last_zxid;
+    sequencer->durable_zxid = sequencer->last_zxid;
+}
+
 void sequencer_handle(struct sequencer *sequencer, struct core_request *request, int64_t now_ms,
                       int64_t now_elapsed_ms)
 {
+    if (sequencer->mode != SEQUENCER_LEADER &&
+        (request->kind == CORE_REQUEST_WRITE || request->kind == CORE_REQUEST_CONNECT ||
+         request->kind == CORE_REQUEST_TOUCH)) {
+        if (sequencer->mode == SEQUENCER_IDLE) {
+            if (request->kind != CORE_REQUEST_TOUCH) {
+                refuse_while_idle(sequencer, request);
+            }
+        } else if (request->kind == CORE_REQUEST_WRITE) {
+            if (learner_handle_write(sequencer, request)) {
+                return;
+            }
+        } else if (request->kind == CORE_REQUEST_CONNECT) {
+            learner_handle_connect(sequencer, request, now_elapsed_ms);
+        } else {
+            learner_record_touches(sequencer, request);
+        }
+        core_request_free(request);
+        return;
+    }
     switch (request->kind) {
     case CORE_REQUEST_WRITE:
         if (handle_write(sequencer, request, now_ms, now_elapsed_ms)) {
@@ -892,6 +1458,9 @@ static void remove_containers(struct sequencer *sequencer, int64_t now_ms)
 
 int64_t sequencer_tick(struct sequencer *sequencer, int64_t now_ms, int64_t now_elapsed_ms)
 {
+    if (sequencer->mode != SEQUENCER_LEADER) {
+        return sequencer->config.tick_ms; /* sessions and containers are the leader's */
+    }
     int64_t expired[SEQUENCER_EXPIRED_PER_TICK_MAX];
     size_t expire_max = SEQUENCER_EXPIRED_PER_TICK_MAX;
     if (expire_max > pending_space(sequencer)) {
@@ -942,12 +1511,16 @@ struct sequencer *sequencer_create(struct store_tree *tree, const struct sequenc
     sequencer->tree = tree;
     sequencer->config = *config;
     sequencer->output = *output;
+    sequencer->log_context = output->context;
+    sequencer->mode = SEQUENCER_LEADER;
+    sequencer->touches = calloc(SEQUENCER_TOUCHES_MAX, sizeof(*sequencer->touches));
     sequencer->sessions = session_tracker_create(config->server_id, now_elapsed_ms,
                                                  config->tick_ms, config->sessions_max);
     sequencer->owner_slots = OWNER_TABLE_MIN_SLOTS;
     sequencer->owners = calloc(sequencer->owner_slots, sizeof(*sequencer->owners));
     sequencer->pending = calloc(SEQUENCER_PENDING_MAX, sizeof(*sequencer->pending));
-    if (!sequencer->sessions || !sequencer->owners || !sequencer->pending) {
+    if (!sequencer->sessions || !sequencer->owners || !sequencer->pending ||
+        !sequencer->touches) {
         sequencer_destroy(sequencer);
         return NULL;
     }
@@ -985,6 +1558,7 @@ void sequencer_destroy(struct sequencer *sequencer)
     }
     free(sequencer->pending);
     free(sequencer->owners);
+    free(sequencer->touches);
     free(sequencer);
 }
 

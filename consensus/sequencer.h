@@ -31,6 +31,7 @@
 #include "store/store.h"
 
 struct sequencer;
+struct store_snapshot_session;
 
 struct sequencer_config {
     int64_t server_id;        /* myid; 0 standalone (ZooKeeper's standalone sid) */
@@ -75,9 +76,106 @@ void sequencer_restore_session(struct sequencer *sequencer, int64_t session_id,
                                int32_t timeout_ms, int64_t now_elapsed_ms);
 
 /* Attaches the log (before any request): see sequencer_output.log_append;
- * it is called with the output's context. */
+ * it is called with `context`. In an ensemble the quorum peer sits here: it
+ * logs the transaction and proposes it to the followers. */
 void sequencer_set_log(struct sequencer *sequencer,
-                       void (*log_append)(void *context, struct log_record *record));
+                       void (*log_append)(void *context, struct log_record *record),
+                       void *context);
+
+/* ---- replication (issue 5) ------------------------------------------------
+ *
+ * The sequencer runs in one of three modes. LEADER (standalone too, the
+ * ensemble of one) prepares every write, as above; the log hook proposes it
+ * and sequencer_durable is called once a quorum has it. LEARNER (follower,
+ * observer) prepares nothing: a client's write goes to the leader through
+ * `forward`, and the transactions the leader commits come back through
+ * sequencer_apply_committed, which applies them and answers this server's
+ * clients whose request they carry (matched by session and cxid, in the
+ * order the requests came). IDLE (between roles) serves nobody: every
+ * shard was told to close its clients (SHARD_MESSAGE_SERVING false). */
+enum sequencer_mode {
+    SEQUENCER_LEADER = 0,
+    SEQUENCER_LEARNER = 1,
+    SEQUENCER_IDLE = 2,
+};
+
+struct sequencer_replication {
+    /* Learner: a client's request for the leader (REQUEST packet): session,
+     * cxid, opcode, body after the RequestHeader, the client's auth ids. */
+    void (*forward)(void *context, int64_t session_id, int32_t cxid, int32_t opcode,
+                    const uint8_t *body, size_t body_bytes, const struct store_auth *auth);
+    /* Learner: a reconnecting client's session, to check with the leader. */
+    void (*revalidate)(void *context, int64_t session_id, int32_t timeout_ms);
+    /* Leader: a learner's sync reached its turn (every write before it is
+     * committed): send the learner SYNC. */
+    void (*learner_sync)(void *context, int64_t learner_id);
+    void *context;
+};
+void sequencer_set_replication(struct sequencer *sequencer,
+                               const struct sequencer_replication *replication);
+
+enum sequencer_mode sequencer_mode(const struct sequencer *sequencer);
+
+/* Starts leading epoch `epoch` (0: standalone, zxids go on from the tree's):
+ * the next transaction gets zxid (epoch, 1); every known session is tracked
+ * again from now, as ZooKeeper's leader does with the sessions it loaded;
+ * shards are told to serve. */
+void sequencer_lead(struct sequencer *sequencer, int64_t epoch, int64_t now_elapsed_ms);
+
+/* Starts serving as a learner (after UPTODATE). */
+void sequencer_follow(struct sequencer *sequencer);
+
+/* Ends the role: shards close their clients (SHARD_MESSAGE_SERVING false,
+ * before anything else the role end sends), every pending transaction is
+ * applied without a reply (ZooKeeper's fastForwardDataBase: what is in the
+ * log is in the tree; the next leader truncates what it does not have), and
+ * everything else pending is dropped. Call only once the log is durable up
+ * to every transaction handed to it. */
+void sequencer_stop_serving(struct sequencer *sequencer);
+/* The first half of sequencer_stop_serving, at once when a role ends: the
+ * shards close their clients and new requests are refused; what is
+ * pending waits for the log (then sequencer_stop_serving). */
+void sequencer_pause(struct sequencer *sequencer);
+
+/* Leader: a request a learner forwarded (REQUEST). Its reply is the
+ * learner's job; an error the leader would answer without a transaction is
+ * logged as an ErrorTxn instead, so the learner sees its outcome. */
+void sequencer_handle_learner_request(struct sequencer *sequencer, int64_t learner_id,
+                                      int64_t session_id, int32_t cxid, int32_t opcode,
+                                      const uint8_t *body, size_t body_bytes,
+                                      const struct store_auth *auth, int64_t now_ms,
+                                      int64_t now_elapsed_ms);
+/* Leader: a learner reports a session alive (PING). */
+void sequencer_touch_session(struct sequencer *sequencer, int64_t session_id, int32_t timeout_ms,
+                             int64_t now_elapsed_ms);
+/* Leader: REVALIDATE from a learner. True when the session lives. */
+bool sequencer_revalidate_session(struct sequencer *sequencer, int64_t session_id,
+                                  int32_t timeout_ms, int64_t now_elapsed_ms);
+
+/* Learner: a transaction the leader committed (TxnHeader + record), in
+ * zxid order. Returns ZK_OK or ZK_MARSHALLINGERROR. */
+int sequencer_apply_committed(struct sequencer *sequencer, const uint8_t *txn, size_t txn_bytes);
+/* Learner: the leader's SYNC for our oldest sync in flight. */
+void sequencer_sync_reached(struct sequencer *sequencer);
+/* Learner: the leader's answer to a revalidate. */
+void sequencer_revalidated(struct sequencer *sequencer, int64_t session_id, bool valid);
+/* Learner: sessions its clients touched since the last call (for PING),
+ * at most `out_max`; returns how many. */
+size_t sequencer_take_touches(struct sequencer *sequencer, int64_t *session_ids_out,
+                              int32_t *timeouts_ms_out, size_t out_max);
+
+/* Writes a snapshot file (store/snapshot.h format) of the committed tree
+ * and the sessions into `out`, for a learner's SNAP. False when `out` ran
+ * past its limit. */
+bool sequencer_write_snapshot(struct sequencer *sequencer, struct jute_writer *out);
+
+/* Replaces the tree (after a SNAP from the leader or a truncation reload):
+ * the sequencer now writes `tree`, starts from its last zxid, and knows
+ * exactly `sessions`. IDLE only. The old tree is the caller's to free once
+ * no reader uses it. */
+void sequencer_replace_tree(struct sequencer *sequencer, struct store_tree *tree,
+                            const struct store_snapshot_session *sessions, size_t session_count,
+                            int64_t now_elapsed_ms);
 
 /* The log is durable up to `zxid`: commits every pending transaction up to
  * it, in order, with the messages queued behind them. */

@@ -497,7 +497,7 @@ void core_set_storage(struct core *core, const struct core_storage *storage)
     core->storage = *storage;
     core->random_state = storage->random_seed | 1u;
     choose_roll_point(core);
-    sequencer_set_log(core->sequencer, storage->log ? append_to_log : NULL);
+    sequencer_set_log(core->sequencer, storage->log ? append_to_log : NULL, core);
     core->durable_seen_zxid = core_last_zxid(core);
 }
 

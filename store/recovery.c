@@ -61,12 +61,6 @@ __attribute__((format(printf, 2, 3))) static int fail(struct recovery *recovery,
     return -1;
 }
 
-/* The tree's last_zxid, which the sequencer starts from. store_apply only
- * moves it forward; recovery sets it outright. */
-static void tree_set_last_zxid(struct store_tree *tree, int64_t zxid)
-{
-    atomic_store_explicit(&tree->counters.last_zxid, zxid, memory_order_release);
-}
 
 static uint32_t zxid_epoch(int64_t zxid)
 {
@@ -727,14 +721,14 @@ int store_recover(struct store_tree *tree, const struct store_recovery_options *
     struct session_table sessions = {0};
     int rc = load_snapshot(&recovery, &sessions);
     if (rc == 0) {
-        tree_set_last_zxid(tree, result->snapshot_zxid >= 0 ? result->snapshot_zxid : 0);
+        store_tree_set_last_zxid(tree, result->snapshot_zxid >= 0 ? result->snapshot_zxid : 0);
         rc = replay_logs(&recovery, &sessions);
     }
     if (rc == 0) {
         rc = kill_dead_sessions(&recovery, &sessions);
     }
     if (rc == 0) {
-        tree_set_last_zxid(tree, result->last_zxid);
+        store_tree_set_last_zxid(tree, result->last_zxid);
         store_reclaim(tree);
         result->node_count = (uint64_t)atomic_load(&store_tree_counters(tree)->node_count);
         export_sessions(result, &sessions);

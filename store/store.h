@@ -312,6 +312,9 @@ struct store_counters {
     _Atomic int64_t last_zxid;
 };
 const struct store_counters *store_tree_counters(const struct store_tree *tree);
+/* Sets the last applied zxid outright (recovery, a snapshot loaded from a
+ * leader): store_apply only moves it forward. Writer only. */
+void store_tree_set_last_zxid(struct store_tree *tree, int64_t zxid);
 
 /* Path validation as ZooKeeper's PathUtils.validatePath (returns
  * ZK_BADARGUMENTS for an invalid path). `allow_sequential_suffix` lets the

@@ -572,6 +572,11 @@ const struct store_counters *store_tree_counters(const struct store_tree *tree)
     return &tree->counters;
 }
 
+void store_tree_set_last_zxid(struct store_tree *tree, int64_t zxid)
+{
+    atomic_store_explicit(&tree->counters.last_zxid, zxid, memory_order_release);
+}
+
 /* ---- writer-only sets ----------------------------------------------------- */
 
 static char path_set_tombstone;

@@ -318,7 +318,7 @@ static void test_write_waits_for_the_log_before_apply_and_reply(void **state)
 {
     struct fixture *fixture = *state;
     int64_t session_id = connect_session(fixture, 0, 30000);
-    sequencer_set_log(fixture->sequencer, capture_log);
+    sequencer_set_log(fixture->sequencer, capture_log, fixture);
     struct jute_writer body;
     encode_create(&body, "/durable", ZK_CREATE_PERSISTENT);
     send_write(fixture, 0, session_id, 11, ZK_OP_CREATE, &body);
@@ -358,7 +358,7 @@ static void test_error_reply_waits_behind_a_pending_write(void **state)
 {
     struct fixture *fixture = *state;
     int64_t session_id = connect_session(fixture, 0, 30000);
-    sequencer_set_log(fixture->sequencer, capture_log);
+    sequencer_set_log(fixture->sequencer, capture_log, fixture);
     struct jute_writer body;
     encode_create(&body, "/first", ZK_CREATE_PERSISTENT);
     send_write(fixture, 0, session_id, 1, ZK_OP_CREATE, &body);
@@ -388,7 +388,7 @@ static void test_error_reply_waits_behind_a_pending_write(void **state)
 static void test_new_session_is_answered_once_durable(void **state)
 {
     struct fixture *fixture = *state;
-    sequencer_set_log(fixture->sequencer, capture_log);
+    sequencer_set_log(fixture->sequencer, capture_log, fixture);
     struct core_request *request = calloc(1, sizeof(*request));
     request->kind = CORE_REQUEST_CONNECT;
     request->shard_index = 1;
