@@ -32,6 +32,9 @@ enum core_request_kind {
     CORE_REQUEST_DISCONNECTED = 4, /* a connection that owned session_id closed */
     CORE_REQUEST_GATHER = 5,      /* a four-letter word needs every shard's part */
     CORE_REQUEST_GATHER_PART = 6, /* one shard's part of a gather */
+    /* The shard reads the tree of the SHARD_MESSAGE_TREE it was sent
+     * (tree_generation) and no longer the one before. */
+    CORE_REQUEST_TREE_SWITCHED = 7,
 };
 
 /* One shard's part of a four-letter word that looks across shards (cons,
@@ -63,6 +66,8 @@ struct core_request {
     int32_t gather_command;
     uint64_t gather_id;
     struct gather_part part;
+    /* TREE_SWITCHED */
+    uint64_t tree_generation;
 };
 
 /* One commit, shared by every shard's message for it (refcounted). */
@@ -84,6 +89,11 @@ enum shard_message_kind {
      * member between roles closes every client connection, as ZooKeeper's
      * closeAllConnections, and takes none until a role begins again. */
     SHARD_MESSAGE_SERVING = 7,
+    /* Read `tree` from now on (the tree was rebuilt after a TRUNC or a SNAP
+     * from the leader, while not serving): move the shard's store reader to
+     * it, then answer CORE_REQUEST_TREE_SWITCHED with tree_generation. The
+     * old tree is freed once every shard has switched. */
+    SHARD_MESSAGE_TREE = 8,
 };
 
 /* What `dump` prints of the sessions (SessionTracker and ephemerals), as
@@ -122,6 +132,9 @@ struct shard_message {
     struct session_dump *dump; /* GATHERED for dump: the sessions, owned */
     /* SERVING */
     bool serving;
+    /* TREE */
+    struct store_tree *tree;
+    uint64_t tree_generation;
     /* CONNECTED */
     bool session_valid;
     int64_t session_id;

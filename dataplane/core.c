@@ -3,8 +3,11 @@
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -15,7 +18,11 @@
 #include "dataplane/log.h"
 #include "dataplane/log_writer.h"
 #include "dataplane/snapshotter.h"
+#include "consensus/quorum_wire.h"
+#include "store/epoch.h"
+#include "store/recovery.h"
 #include "store/snapshot.h"
+#include "store/truncate.h"
 #include "dataplane/shard.h"
 #include "dataplane/test_hooks.h"
 
@@ -26,6 +33,18 @@
 #define CORE_IDLE_WAIT_MS_MAX 500
 /* Four-letter words gathering from every shard at once; more wait. */
 #define CORE_GATHERS_MAX 64
+/* Old trees waiting for every shard to move to the new one (a TRUNC or SNAP
+ * each); more replacements than this before the shards answer stop. */
+#define CORE_RETIRING_TREES_MAX 8
+/* A snapshot a leader sends is written to disk by the core (at most this
+ * big) before the tree is built from it. */
+#define CORE_SNAP_FILE_BYTES_MAX (4096ull * 1024u * 1024u)
+
+struct retiring_tree {
+    struct store_tree *tree;
+    uint64_t generation;
+    uint32_t shards_left;
+};
 
 /* A four-letter word collecting one part from every shard (the core is the
  * only thread every shard talks to, so it relays). */
@@ -74,7 +93,24 @@ struct core {
     int64_t roll_after; /* snapCount/2 + randRoll, as SyncRequestProcessor */
     uint64_t random_state;
     bool snapshot_wanted;
+    /* The quorum peer and, in an ensemble, the connections to the others. */
+    struct peer *peer;
+    struct peer_net *net;
+    struct core_ensemble ensemble; /* strings point into the buffers below */
+    char snap_dir[4096];
+    char log_dir[4096];
+    char config_text[4096];
+    struct election_member members[ELECTION_MEMBERS_MAX];
+    struct peer_net_member *net_members;
+    int64_t next_peer_tick_ms;
+    int64_t nolog_durable_zxid; /* no log writer: durable once handed over */
+    pthread_mutex_t status_lock;
+    struct peer_status status;
+    uint64_t tree_generation;
+    struct retiring_tree retiring[CORE_RETIRING_TREES_MAX];
 };
+
+static int64_t clock_ms(clockid_t clock);
 
 /* xorshift64*: the roll point needs spread, not quality. */
 static uint64_t next_random(uint64_t *state)
@@ -101,6 +137,12 @@ static void choose_roll_point(struct core *core)
 static void append_to_log(void *context, struct log_record *record)
 {
     struct core *core = context;
+    if (!core->storage.log) {
+        /* No disk (unit tests): durable once handed over, reported after
+         * the request that made it, never from inside the peer's call. */
+        core->nolog_durable_zxid = record->zxid;
+        return;
+    }
     if (core->storage.snapshotter && ++core->logged_since_roll > core->roll_after) {
         record->roll_before = true;
         core->logged_since_roll = 0;
@@ -162,7 +204,7 @@ static void poll_log(struct core *core)
     int64_t durable = log_writer_durable_zxid(core->storage.log);
     if (durable > core->durable_seen_zxid) {
         core->durable_seen_zxid = durable;
-        sequencer_durable(core->sequencer, durable);
+        peer_log_durable(core->peer, durable, clock_ms(CLOCK_MONOTONIC));
     }
     char why[512];
     if (log_writer_failed(core->storage.log, why, sizeof(why))) {
@@ -306,6 +348,8 @@ static void finish_part(struct core *core, struct core_request *request)
     }
 }
 
+static void tree_switched(struct core *core, uint64_t generation);
+
 /* Gathers are relayed here; everything else goes to the sequencer. */
 static void handle_request(struct core *core, struct core_request *request, int64_t now_ms,
                            int64_t now_elapsed_ms)
@@ -338,8 +382,17 @@ static void handle_request(struct core *core, struct core_request *request, int6
             core->waiting_gather_count--;
         }
         return;
+    case CORE_REQUEST_TREE_SWITCHED:
+        tree_switched(core, request->tree_generation);
+        core_request_free(request);
+        return;
     default:
         sequencer_handle(core->sequencer, request, now_ms, now_elapsed_ms);
+        if (core->nolog_durable_zxid != 0) {
+            int64_t durable = core->nolog_durable_zxid;
+            core->nolog_durable_zxid = 0;
+            peer_log_durable(core->peer, durable, now_elapsed_ms);
+        }
     }
 }
 
@@ -353,7 +406,7 @@ static size_t drain_requests(struct core *core)
     }
     for (uint32_t index = 0; index < core->shard_count; index++) {
         for (size_t taken = 0; taken < CORE_REQUESTS_PER_SHARD_TURN_MAX; taken++) {
-            if (!sequencer_accepting(core->sequencer)) {
+            if (!peer_accepting(core->peer)) {
                 return handled; /* the log is behind: requests wait in the rings */
             }
             struct core_request *request = shard_take_core_request(core->shards[index]);
@@ -380,6 +433,9 @@ static bool any_request_waiting(struct core *core)
 static int64_t run_tick_if_due(struct core *core)
 {
     int64_t now_elapsed_ms = clock_ms(CLOCK_MONOTONIC);
+    if (core->peer && now_elapsed_ms >= core->next_peer_tick_ms) {
+        core->next_peer_tick_ms = peer_tick(core->peer, clock_ms(CLOCK_REALTIME), now_elapsed_ms);
+    }
     if (now_elapsed_ms >= core->next_tick_elapsed_ms) {
         int64_t until_ms = sequencer_tick(core->sequencer, clock_ms(CLOCK_REALTIME), now_elapsed_ms);
         if (until_ms > CORE_IDLE_WAIT_MS_MAX) {
@@ -388,6 +444,9 @@ static int64_t run_tick_if_due(struct core *core)
         core->next_tick_elapsed_ms = now_elapsed_ms + (until_ms > 0 ? until_ms : 1);
     }
     int64_t wait_ms = core->next_tick_elapsed_ms - now_elapsed_ms;
+    if (core->peer && core->next_peer_tick_ms - now_elapsed_ms < wait_ms) {
+        wait_ms = core->next_peer_tick_ms - now_elapsed_ms;
+    }
     return wait_ms < 0 ? 0 : wait_ms;
 }
 
@@ -397,6 +456,13 @@ static void publish_counters(struct core *core)
     sequencer_counters_get(core->sequencer, &counters);
     atomic_store_explicit(&core->last_zxid, counters.last_zxid, memory_order_relaxed);
     atomic_store_explicit(&core->session_count, counters.session_count, memory_order_relaxed);
+    if (core->peer) {
+        struct peer_status status;
+        peer_status_get(core->peer, &status);
+        pthread_mutex_lock(&core->status_lock);
+        core->status = status;
+        pthread_mutex_unlock(&core->status_lock);
+    }
 }
 
 /* Sleeps until a shard wakes us or the next tick. The flag is raised before
@@ -411,22 +477,507 @@ static void wait_for_work(struct core *core, int64_t wait_ms, bool backlog_left)
     bool can_take = !core->log_failed && sequencer_accepting(core->sequencer);
     if (!(can_take && any_request_waiting(core)) && !log_has_news(core) &&
         !atomic_load(&core->stop_requested)) {
-        struct pollfd poll_fd = {.fd = core->wake_fd, .events = POLLIN};
-        int ready = poll(&poll_fd, 1, (int)wait_ms);
-        if (ready > 0) {
+        struct pollfd poll_fds[2] = {{.fd = core->wake_fd, .events = POLLIN},
+                                     {.fd = core->net ? peer_net_wait_fd(core->net) : -1,
+                                      .events = POLLIN}};
+        int ready = poll(poll_fds, core->net ? 2 : 1, (int)wait_ms);
+        if (ready > 0 && (poll_fds[0].revents & POLLIN)) {
             uint64_t count;
             ssize_t got = read(core->wake_fd, &count, sizeof(count));
             (void)got; /* EAGAIN is fine: someone else consumed it */
+        }
+        if (ready > 0 && core->net && (poll_fds[1].revents & POLLIN)) {
+            uint64_t count;
+            ssize_t got = read(poll_fds[1].fd, &count, sizeof(count));
+            (void)got;
         }
     }
     atomic_store(&core->sleeping, false);
 }
 
+/* ---- the quorum peer's I/O (consensus/peer.h: struct peer_io) -------------- */
+
+static void io_election_send(void *context, int64_t to_id,
+                             const struct election_notification *notification)
+{
+    struct core *core = context;
+    uint8_t frame[8192];
+    struct jute_writer out;
+    jute_writer_init(&out, sizeof(frame));
+    quorum_notification_encode(&out, notification, core->config_text);
+    if (out.ok && out.size > 4) {
+        /* peer_net takes the body; the frame's length prefix is its job. */
+        peer_net_election_send(core->net, to_id, out.data + 4, out.size - 4);
+    }
+    jute_writer_free(&out);
+}
+
+static void io_quorum_listen(void *context, bool listen)
+{
+    struct core *core = context;
+    char error[512];
+    if (peer_net_quorum_listen(core->net, listen, error, sizeof(error)) != 0) {
+        log_error("%s", error);
+    }
+}
+
+static uint64_t io_quorum_connect(void *context, int64_t leader_id)
+{
+    struct core *core = context;
+    return peer_net_quorum_connect(core->net, leader_id);
+}
+
+static bool io_quorum_send(void *context, uint64_t connection_id, const uint8_t *bytes,
+                           size_t byte_count)
+{
+    struct core *core = context;
+    return peer_net_quorum_send(core->net, connection_id, bytes, byte_count);
+}
+
+static void io_quorum_close(void *context, uint64_t connection_id)
+{
+    struct core *core = context;
+    peer_net_quorum_close(core->net, connection_id);
+}
+
+static void io_log_append(void *context, struct log_record *record)
+{
+    append_to_log(context, record);
+}
+
+static bool io_epoch_write(void *context, bool accepted, int64_t epoch)
+{
+    struct core *core = context;
+    char error[512];
+    const char *name = accepted ? STORE_EPOCH_ACCEPTED : STORE_EPOCH_CURRENT;
+    if (store_epoch_write(core->snap_dir, name, epoch, error, sizeof(error)) != 0) {
+        log_error("cannot write %s: %s", name, error);
+        return false;
+    }
+    return true;
+}
+
+static void io_log_message(void *context, const char *line)
+{
+    (void)context;
+    log_info("%s", line);
+}
+
+static void io_fatal(void *context, const char *why)
+{
+    struct core *core = context;
+    log_error("%s", why);
+    if (core->storage.fatal) {
+        core->storage.fatal(core->storage.fatal_context, why);
+    }
+}
+
+/* Stops the log writer and the snapshot thread (both idle: the peer only
+ * replaces the tree between roles, once the log has caught up). */
+static void storage_pause(struct core *core)
+{
+    if (core->storage.snapshotter) {
+        snapshotter_wait_idle(core->storage.snapshotter, SNAPSHOTTER_IDLE_WAIT_MS * 60);
+        snapshotter_destroy(core->storage.snapshotter);
+        core->storage.snapshotter = NULL;
+    }
+    if (core->storage.log) {
+        log_writer_destroy(core->storage.log);
+        core->storage.log = NULL;
+    }
+}
+
+/* A new log writer (its first record starts a new file) and snapshot
+ * thread on `tree`. */
+static bool storage_resume(struct core *core, struct store_tree *tree)
+{
+    char error[512];
+    core->storage.log = log_writer_create(&core->ensemble.log_config, error, sizeof(error));
+    if (!core->storage.log) {
+        log_error("cannot restart the transaction log: %s", error);
+        return false;
+    }
+    core->durable_seen_zxid = 0;
+    struct snapshotter_config snapshotter_config = core->ensemble.snapshotter_config;
+    snapshotter_config.tree = tree;
+    core->storage.snapshotter = snapshotter_create(&snapshotter_config, error, sizeof(error));
+    if (!core->storage.snapshotter) {
+        log_error("cannot restart the snapshot thread: %s", error);
+        return false;
+    }
+    return true;
+}
+
+/* Hands the shards `tree`; the old one is freed once they all moved. */
+static void replace_tree(struct core *core, struct store_tree *tree,
+                         const struct store_snapshot_session *sessions, size_t session_count)
+{
+    struct store_tree *old = core->tree;
+    sequencer_replace_tree(core->sequencer, tree, sessions, session_count,
+                           clock_ms(CLOCK_MONOTONIC));
+    core->tree = tree;
+    uint64_t generation = ++core->tree_generation;
+    struct retiring_tree *slot = NULL;
+    for (size_t index = 0; index < CORE_RETIRING_TREES_MAX && !slot; index++) {
+        if (!core->retiring[index].tree) {
+            slot = &core->retiring[index];
+        }
+    }
+    assert(slot != NULL); /* each needs the shards to answer; they do within a turn */
+    slot->tree = old;
+    slot->generation = generation;
+    slot->shards_left = core->shard_count;
+    for (uint32_t shard = 0; shard < core->shard_count; shard++) {
+        struct shard_message *message = calloc(1, sizeof(*message));
+        assert(message != NULL);
+        message->kind = SHARD_MESSAGE_TREE;
+        message->tree = tree;
+        message->tree_generation = generation;
+        deliver_to_shard(core, shard, message);
+    }
+}
+
+static void tree_switched(struct core *core, uint64_t generation)
+{
+    for (size_t index = 0; index < CORE_RETIRING_TREES_MAX; index++) {
+        struct retiring_tree *slot = &core->retiring[index];
+        if (slot->tree && slot->generation == generation) {
+            assert(slot->shards_left > 0);
+            if (--slot->shards_left == 0) {
+                store_tree_destroy(slot->tree);
+                memset(slot, 0, sizeof(*slot));
+            }
+            return;
+        }
+    }
+}
+
+/* Builds a tree from what the disk holds (the newest snapshot and the logs
+ * after it). NULL with a log line on failure. */
+static struct store_tree *tree_from_disk(struct core *core, struct store_recovery_result *result)
+{
+    struct store_tree *tree = store_tree_create(&core->ensemble.store_config);
+    if (!tree) {
+        return NULL;
+    }
+    struct store_recovery_options options = {
+        .snap_dir = core->snap_dir,
+        .log_dir = core->log_dir,
+        .jute_maxbuffer_bytes = core->ensemble.store_config.jute_maxbuffer_bytes,
+        .log = NULL,
+    };
+    char reason[1024];
+    if (store_recover(tree, &options, result, reason, sizeof(reason)) != 0) {
+        log_warn("rebuilding the tree from %s failed: %s", core->snap_dir, reason);
+        store_tree_destroy(tree);
+        return NULL;
+    }
+    return tree;
+}
+
+static bool wipe_data(struct core *core)
+{
+    char error[512];
+    struct store_removed_files removed;
+    if (store_snapshots_remove_after(core->snap_dir, -1, &removed, error, sizeof(error)) != 0 ||
+        store_logs_remove_all(core->log_dir, &removed, error, sizeof(error)) != 0) {
+        log_error("cannot clear the data directory: %s", error);
+        return false;
+    }
+    return true;
+}
+
+static int64_t io_truncate(void *context, int64_t zxid)
+{
+    struct core *core = context;
+    storage_pause(core);
+    char error[512];
+    struct store_removed_files removed;
+    struct store_truncate_result truncated;
+    if (store_log_truncate(core->log_dir, zxid, &truncated, error, sizeof(error)) != 0 ||
+        store_snapshots_remove_after(core->snap_dir, zxid, &removed, error, sizeof(error)) != 0) {
+        log_error("TRUNC to 0x%" PRIx64 ": %s", (uint64_t)zxid, error);
+        return -1;
+    }
+    struct store_recovery_result recovered;
+    memset(&recovered, 0, sizeof(recovered));
+    struct store_tree *tree = tree_from_disk(core, &recovered);
+    int64_t kept_zxid = tree ? recovered.last_zxid : -1;
+    if (!tree || kept_zxid != zxid) {
+        /* A snapshot held transactions after zxid, or the logs no longer
+         * reach back: start over empty; the leader sends its whole tree. */
+        if (tree) {
+            store_tree_destroy(tree);
+            store_recovery_result_free(&recovered);
+        }
+        log_warn("cannot truncate to 0x%" PRIx64 " (the data on disk reaches 0x%" PRIx64
+                 "): clearing it and syncing again from the leader's snapshot",
+                 (uint64_t)zxid, (uint64_t)kept_zxid);
+        if (!wipe_data(core)) {
+            return -1;
+        }
+        memset(&recovered, 0, sizeof(recovered));
+        tree = tree_from_disk(core, &recovered);
+        if (!tree) {
+            return -1;
+        }
+        kept_zxid = recovered.last_zxid;
+    }
+    replace_tree(core, tree, recovered.sessions, recovered.session_count);
+    store_recovery_result_free(&recovered);
+    log_info("truncated the log to 0x%" PRIx64 " as the leader asked (TRUNC)", (uint64_t)kept_zxid);
+    return storage_resume(core, tree) ? kept_zxid : -1;
+}
+
+/* Writes `bytes` to dir/name through a .tmp file, fsync'd, renamed, with
+ * the directory fsync'd. */
+static bool write_file_durably(const char *dir, const char *name, const uint8_t *bytes,
+                               size_t byte_count)
+{
+    char path[4200];
+    char temporary[4208];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    snprintf(temporary, sizeof(temporary), "%s.tmp", path);
+    int fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        log_error("cannot create %s: %s", temporary, strerror(errno));
+        return false;
+    }
+    size_t written = 0;
+    while (written < byte_count) {
+        ssize_t chunk = write(fd, bytes + written, byte_count - written);
+        if (chunk < 0 && errno == EINTR) {
+            continue;
+        }
+        if (chunk <= 0) {
+            log_error("cannot write %s: %s", temporary, strerror(errno));
+            close(fd);
+            unlink(temporary);
+            return false;
+        }
+        written += (size_t)chunk;
+    }
+    bool ok = fsync(fd) == 0;
+    ok = close(fd) == 0 && ok;
+    ok = ok && rename(temporary, path) == 0;
+    if (!ok) {
+        log_error("cannot save %s: %s", path, strerror(errno));
+        unlink(temporary);
+        return false;
+    }
+    int dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd >= 0) {
+        fsync(dir_fd);
+        close(dir_fd);
+    }
+    return true;
+}
+
+static bool io_install_snapshot(void *context, const uint8_t *stream, size_t stream_bytes,
+                                int64_t zxid)
+{
+    struct core *core = context;
+    storage_pause(core);
+    struct jute_writer file;
+    jute_writer_init(&file, CORE_SNAP_FILE_BYTES_MAX);
+    bool ok = peer_snapshot_file_from_stream(stream, stream_bytes, &file);
+    char name[STORE_SNAPSHOT_NAME_BYTES];
+    store_snapshot_name(zxid, name, sizeof(name));
+    /* The logs belong to the history before the snapshot: a new log starts
+     * after it, so a restart replays nothing from another history. */
+    char error[512];
+    struct store_removed_files removed;
+    ok = ok && store_snapshots_remove_after(core->snap_dir, zxid - 1, &removed, error, sizeof(error)) == 0 &&
+         store_logs_remove_all(core->log_dir, &removed, error, sizeof(error)) == 0 &&
+         write_file_durably(core->snap_dir, name, file.data, file.size);
+    struct store_tree *tree = ok ? store_tree_create(&core->ensemble.store_config) : NULL;
+    struct store_snapshot_session *sessions = NULL;
+    size_t session_count = 0;
+    if (tree) {
+        struct store_snapshot_error load_error;
+        if (!store_snapshot_load(tree, file.data, file.size, &sessions, &session_count,
+                                 &load_error)) {
+            log_error("the leader's snapshot does not load at offset %zu: %s", load_error.offset,
+                      load_error.message);
+            store_tree_destroy(tree);
+            tree = NULL;
+        }
+    }
+    jute_writer_free(&file);
+    if (!tree) {
+        log_error("cannot install the leader's snapshot at 0x%" PRIx64, (uint64_t)zxid);
+        return false;
+    }
+    store_tree_set_last_zxid(tree, zxid);
+    replace_tree(core, tree, sessions, session_count);
+    free(sessions);
+    log_info("installed the leader's snapshot at 0x%" PRIx64 " (%zu bytes, SNAP)",
+             (uint64_t)zxid, stream_bytes);
+    return storage_resume(core, tree);
+}
+
+/* ---- peer_net events -> the peer ------------------------------------------- */
+
+static void net_election_message(void *context, int64_t from_id, const uint8_t *body,
+                                 size_t body_bytes)
+{
+    struct core *core = context;
+    struct election_notification notification;
+    struct jute_bytes config;
+    if (!quorum_notification_decode(body, body_bytes, &notification, &config)) {
+        log_warn("a notification from server %" PRId64 " does not decode: ignored", from_id);
+        return;
+    }
+    peer_election_message(core->peer, from_id, &notification, clock_ms(CLOCK_MONOTONIC));
+}
+
+static void net_quorum_accepted(void *context, uint64_t connection_id)
+{
+    struct core *core = context;
+    peer_quorum_accepted(core->peer, connection_id, clock_ms(CLOCK_MONOTONIC));
+}
+
+static void net_quorum_connected(void *context, uint64_t connection_id)
+{
+    struct core *core = context;
+    peer_quorum_connected(core->peer, connection_id, clock_ms(CLOCK_MONOTONIC));
+}
+
+static void net_quorum_packet(void *context, uint64_t connection_id, const uint8_t *packet,
+                              size_t packet_bytes, const uint8_t *stream, size_t stream_bytes)
+{
+    struct core *core = context;
+    peer_quorum_packet(core->peer, connection_id, packet, packet_bytes, stream, stream_bytes,
+                       clock_ms(CLOCK_REALTIME), clock_ms(CLOCK_MONOTONIC));
+}
+
+static void net_quorum_closed(void *context, uint64_t connection_id, const char *why)
+{
+    struct core *core = context;
+    peer_quorum_closed(core->peer, connection_id, why, clock_ms(CLOCK_MONOTONIC));
+}
+
+static bool copy_text(char *out, size_t out_bytes, const char *text)
+{
+    int written = snprintf(out, out_bytes, "%s", text ? text : "");
+    return written >= 0 && (size_t)written < out_bytes;
+}
+
+int core_start_peer(struct core *core, const struct core_ensemble *ensemble, char *error,
+                    size_t error_bytes)
+{
+    assert(!core->peer);
+    core->ensemble = *ensemble;
+    if (ensemble->member_count > ELECTION_MEMBERS_MAX ||
+        !copy_text(core->snap_dir, sizeof(core->snap_dir), ensemble->snap_dir) ||
+        !copy_text(core->log_dir, sizeof(core->log_dir), ensemble->log_dir) ||
+        !copy_text(core->config_text, sizeof(core->config_text), ensemble->config_text)) {
+        snprintf(error, error_bytes, "the ensemble configuration is too large");
+        return -1;
+    }
+    core->ensemble.snap_dir = core->snap_dir;
+    core->ensemble.log_dir = core->log_dir;
+    core->ensemble.config_text = core->config_text;
+    core->ensemble.log_config.log_dir = core->log_dir;
+    core->ensemble.snapshotter_config.snap_dir = core->snap_dir;
+    core->ensemble.snapshotter_config.log_dir = core->log_dir;
+    if (ensemble->member_count > 0) {
+        memcpy(core->members, ensemble->members, ensemble->member_count * sizeof(*core->members));
+        core->net_members = calloc(ensemble->member_count, sizeof(*core->net_members));
+        if (!core->net_members) {
+            snprintf(error, error_bytes, "out of memory");
+            return -1;
+        }
+        memcpy(core->net_members, ensemble->net_members,
+               ensemble->member_count * sizeof(*core->net_members));
+        struct peer_net_config net_config = {
+            .my_id = ensemble->my_id,
+            .members = core->net_members,
+            .member_count = ensemble->member_count,
+            .listen_on_all_ips = ensemble->listen_on_all_ips,
+            .quorum_data_bytes_max =
+                (size_t)ensemble->store_config.jute_maxbuffer_bytes * 2u + 4096u,
+        };
+        struct peer_net_events events = {
+            .election_message = net_election_message,
+            .quorum_accepted = net_quorum_accepted,
+            .quorum_connected = net_quorum_connected,
+            .quorum_packet = net_quorum_packet,
+            .quorum_closed = net_quorum_closed,
+            .context = core,
+        };
+        core->net = peer_net_create(&net_config, &events, error, error_bytes);
+        if (!core->net) {
+            return -1;
+        }
+    }
+    struct peer_config config = {
+        .my_id = ensemble->my_id,
+        .members = ensemble->member_count ? core->members : NULL,
+        .member_count = ensemble->member_count,
+        .tick_ms = ensemble->tick_ms,
+        .init_limit_ticks = ensemble->init_limit_ticks,
+        .sync_limit_ticks = ensemble->sync_limit_ticks,
+        .accepted_epoch = ensemble->accepted_epoch,
+        .current_epoch = ensemble->current_epoch,
+        .packet_data_bytes_max = ensemble->store_config.jute_maxbuffer_bytes * 2u + 4096u,
+        .config_text = core->config_text,
+    };
+    struct peer_io io = {
+        .context = core,
+        .election_send = io_election_send,
+        .quorum_listen = io_quorum_listen,
+        .quorum_connect = io_quorum_connect,
+        .quorum_send = io_quorum_send,
+        .quorum_close = io_quorum_close,
+        .log_append = io_log_append,
+        .epoch_write = io_epoch_write,
+        .truncate = io_truncate,
+        .install_snapshot = io_install_snapshot,
+        .log_message = io_log_message,
+        .fatal = io_fatal,
+    };
+    core->peer = peer_create(&config, &io, core->sequencer, ensemble->last_logged_zxid);
+    if (!core->peer) {
+        snprintf(error, error_bytes, "cannot create the quorum peer (invalid ensemble config)");
+        return -1;
+    }
+    publish_counters(core);
+    return 0;
+}
+
+struct store_tree *core_tree(struct core *core)
+{
+    return core->tree;
+}
+
+struct log_writer *core_log_writer(struct core *core)
+{
+    return core->storage.log;
+}
+
+struct snapshotter *core_snapshotter(struct core *core)
+{
+    return core->storage.snapshotter;
+}
+
+void core_peer_status(struct core *core, struct peer_status *out)
+{
+    pthread_mutex_lock(&core->status_lock);
+    *out = core->status;
+    pthread_mutex_unlock(&core->status_lock);
+}
+
 int core_run(struct core *core)
 {
+    if (core->peer) {
+        peer_start(core->peer, clock_ms(CLOCK_REALTIME), clock_ms(CLOCK_MONOTONIC));
+        core->next_peer_tick_ms = clock_ms(CLOCK_MONOTONIC);
+    }
     while (!atomic_load_explicit(&core->stop_requested, memory_order_acquire)) {
         poll_log(core);
-        size_t handled = drain_requests(core);
+        size_t handled = core->net ? peer_net_poll(core->net, clock_ms(CLOCK_MONOTONIC)) : 0;
+        handled += drain_requests(core);
         int64_t wait_ms = core->log_failed ? CORE_IDLE_WAIT_MS_MAX : run_tick_if_due(core);
         poll_log(core);
         take_wanted_snapshot(core);
@@ -477,6 +1028,7 @@ struct core *core_create(struct store_tree *tree, const struct sequencer_config 
     core->shards = shards;
     core->shard_count = shard_count;
     core->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    pthread_mutex_init(&core->status_lock, NULL);
     core->backlogs = calloc(shard_count, sizeof(*core->backlogs));
     struct sequencer_output output = {.deliver = deliver_to_shard, .context = core};
     /* The log is attached by core_set_storage; until then (unit tests of
@@ -497,7 +1049,6 @@ void core_set_storage(struct core *core, const struct core_storage *storage)
     core->storage = *storage;
     core->random_state = storage->random_seed | 1u;
     choose_roll_point(core);
-    sequencer_set_log(core->sequencer, storage->log ? append_to_log : NULL, core);
     core->durable_seen_zxid = core_last_zxid(core);
 }
 
@@ -531,7 +1082,16 @@ void core_destroy(struct core *core)
         core_request_free(core->waiting_gathers[index]);
     }
     free(core->waiting_gathers);
+    peer_destroy(core->peer);
+    peer_net_destroy(core->net);
+    free(core->net_members);
+    for (size_t index = 0; index < CORE_RETIRING_TREES_MAX; index++) {
+        if (core->retiring[index].tree) {
+            store_tree_destroy(core->retiring[index].tree);
+        }
+    }
     sequencer_destroy(core->sequencer);
+    pthread_mutex_destroy(&core->status_lock);
     if (core->wake_fd >= 0) {
         close(core->wake_fd);
     }

@@ -7,7 +7,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "consensus/peer.h"
 #include "consensus/sequencer.h"
+#include "dataplane/log_writer.h"
+#include "dataplane/peer_net.h"
+#include "dataplane/snapshotter.h"
 
 struct core;
 struct shard;
@@ -32,6 +36,42 @@ struct core *core_create(struct store_tree *tree, const struct sequencer_config 
 /* Before core_run: where transactions go and snapshots are taken. The log
  * writer must wake the core through core_wake (log_writer_config.wake). */
 void core_set_storage(struct core *core, const struct core_storage *storage);
+/* Before core_run, after core_set_storage: the quorum peer (consensus/peer.h)
+ * that decides the server's role. Standalone (member_count 0) leads at once;
+ * an ensemble gets its peer connections (dataplane/peer_net.c) on this
+ * core's own io_uring. The configs are kept: after a TRUNC or a SNAP from
+ * the leader the core rebuilds the tree from disk and starts a new log
+ * writer and snapshot thread on it. */
+struct core_ensemble {
+    int64_t my_id;                          /* 0 standalone */
+    const struct election_member *members;  /* member_count of them */
+    const struct peer_net_member *net_members;
+    size_t member_count;
+    int32_t tick_ms;
+    int32_t init_limit_ticks;
+    int32_t sync_limit_ticks;
+    int64_t accepted_epoch;
+    int64_t current_epoch;
+    int64_t last_logged_zxid;               /* what recovery found */
+    const char *config_text;                /* quorum verifier text (NEWLEADER) */
+    bool listen_on_all_ips;
+    const char *snap_dir;                   /* <dataDir>/version-2 (epoch files too) */
+    const char *log_dir;                    /* <dataLogDir>/version-2 */
+    struct store_config store_config;       /* for trees rebuilt from disk */
+    struct log_writer_config log_config;
+    struct snapshotter_config snapshotter_config;
+};
+int core_start_peer(struct core *core, const struct core_ensemble *ensemble, char *error,
+                    size_t error_bytes);
+/* The log writer and snapshot thread in use (the core may have replaced
+ * them): the server stops them at shutdown, after core_run returned. */
+struct log_writer *core_log_writer(struct core *core);
+struct snapshotter *core_snapshotter(struct core *core);
+/* The tree the core writes now (after core_run returned). */
+struct store_tree *core_tree(struct core *core);
+/* Thread-safe: the peer's state as last published by the core. */
+void core_peer_status(struct core *core, struct peer_status *out);
+
 /* Before core_run: a session that was open when the server stopped. */
 void core_restore_session(struct core *core, int64_t session_id, int32_t timeout_ms);
 /* Before core_run (or from the core thread): asks for a snapshot of the

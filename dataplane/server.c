@@ -24,6 +24,8 @@
 #include "dataplane/log.h"
 #include "dataplane/log_writer.h"
 #include "dataplane/snapshotter.h"
+#include "consensus/quorum_wire.h"
+#include "store/epoch.h"
 #include "store/recovery.h"
 #include "dataplane/shard.h"
 #include "dataplane/watch.h"
@@ -49,6 +51,9 @@
  * log entries" otherwise); an empty tree's snapshot takes milliseconds. */
 #define SERVER_FIRST_SNAPSHOT_WAIT_MS 60000
 
+/* The myid file: a server id and a newline (QuorumPeerConfig reads one line). */
+#define SERVER_MYID_BYTES_MAX 64u
+
 struct ip_count {
     char address[64];
     int32_t count;
@@ -73,6 +78,12 @@ struct server {
     struct snapshotter *snapshotter;
     _Atomic int exit_status;
     struct store_recovery_result recovered; /* until the core has the sessions */
+    int64_t my_id;                          /* myid; 0 standalone */
+    /* Kept so the core can rebuild the tree and restart the log writer and
+     * snapshot thread after a TRUNC or SNAP from the leader. */
+    struct store_config store_config;
+    struct log_writer_config log_config;
+    struct snapshotter_config snapshotter_config;
 };
 
 static int64_t elapsed_ms(void)
@@ -180,6 +191,41 @@ void server_info(struct server *server, struct fourlw_server_info *info)
 {
     memset(info, 0, sizeof(*info));
     info->server_state = "standalone";
+    if (server->config.distributed) {
+        /* Each thread answering a four-letter word gets its own copy. */
+        static _Thread_local struct fourlw_leader_info leader;
+        static _Thread_local char peer_state[48];
+        struct peer_status status;
+        core_peer_status(server->core, &status);
+        static const char *const states[] = {"looking", "following", "leading", "observing"};
+        static const char *const phases[] = {"election", "discovery", "synchronization",
+                                             "broadcast"};
+        snprintf(peer_state, sizeof(peer_state), "%s - %s", states[status.state],
+                 phases[status.phase]);
+        info->peer_state = peer_state;
+        info->server_state = status.state == PEER_LEADING     ? "leader"
+                             : status.state == PEER_FOLLOWING ? "follower"
+                             : status.state == PEER_OBSERVING ? "observer"
+                                                              : "looking";
+        int64_t voters = 0;
+        for (uint32_t index = 0; index < server->config.server_count; index++) {
+            voters += server->config.servers[index].type == CONFIG_PEER_PARTICIPANT;
+        }
+        info->quorum_size = voters;
+        if (status.state == PEER_LEADING) {
+            memset(&leader, 0, sizeof(leader));
+            leader.learners = status.learners;
+            leader.synced_followers = status.synced_followers;
+            leader.synced_observers = status.synced_observers;
+            leader.pending_syncs = status.pending_syncs;
+            leader.leader_uptime_ms =
+                status.serving ? elapsed_ms() - status.leader_uptime_ms : 0;
+            leader.last_proposal_size_bytes = -1;
+            leader.min_proposal_size_bytes = -1;
+            leader.max_proposal_size_bytes = -1;
+            info->leader = &leader;
+        }
+    }
     info->last_processed_zxid = core_last_zxid(server->core);
     const struct store_counters *tree = store_tree_counters(server->tree);
     info->node_count = atomic_load(&tree->node_count);
@@ -393,6 +439,7 @@ static bool start_storage(struct server *server, const struct cheetah_config *co
         log_warn("%s is set: the transaction log will fail on purpose (tests only)",
                  DISK_FAULT_ENV);
     }
+    server->log_config = log_config;
     server->log_writer = log_writer_create(&log_config, error, error_bytes);
     if (!server->log_writer) {
         return false;
@@ -405,6 +452,7 @@ static bool start_storage(struct server *server, const struct cheetah_config *co
         .purge_interval_hours = config->autopurge_purge_interval_hours,
         /* The snapshot thread logs what it writes, fails and purges. */
     };
+    server->snapshotter_config = snap_config;
     server->snapshotter = snapshotter_create(&snap_config, error, error_bytes);
     if (!server->snapshotter) {
         return false;
@@ -476,6 +524,135 @@ static bool check_port_free(const char *address, uint16_t port, char *error, siz
     return free_port;
 }
 
+/* ---- the ensemble ------------------------------------------------------------ */
+
+/* QuorumPeerConfig.setupMyId: <dataDir>/myid holds this server's id. */
+static bool read_myid(const struct cheetah_config *config, int64_t *id_out, char *error,
+                      size_t error_bytes)
+{
+    char path[CONFIG_PATH_BYTES_MAX + 8];
+    snprintf(path, sizeof(path), "%s/myid", config->data_dir);
+    FILE *file = fopen(path, "r");
+    if (!file) {
+        snprintf(error, error_bytes,
+                 "%s file is missing: an ensemble member needs its id there (echo N > %s, "
+                 "with N from its server.N line)",
+                 path, path);
+        return false;
+    }
+    char text[SERVER_MYID_BYTES_MAX];
+    bool read = fgets(text, sizeof(text), file) != NULL;
+    fclose(file);
+    char *end = NULL;
+    long long id = read ? strtoll(text, &end, 10) : 0;
+    while (end && (*end == '\n' || *end == '\r' || *end == ' ')) {
+        end++;
+    }
+    if (!read || end == text || (end && *end != '\0') || id <= 0) {
+        snprintf(error, error_bytes, "%s: \"%s\" is not a server id (a positive number)", path,
+                 read ? text : "");
+        return false;
+    }
+    if (!config_find_server(config, id)) {
+        snprintf(error, error_bytes,
+                 "%s says this is server %lld, but zoo.cfg has no server.%lld line", path, id, id);
+        return false;
+    }
+    *id_out = id;
+    return true;
+}
+
+/* acceptedEpoch / currentEpoch; missing files take the epoch of the last
+ * zxid and are written, as QuorumPeer.loadDataBase does. */
+static bool read_epochs(struct server *server, int64_t last_zxid, int64_t *accepted_out,
+                        int64_t *current_out, char *error, size_t error_bytes)
+{
+    int64_t zxid_epoch = quorum_zxid_epoch(last_zxid);
+    const char *names[2] = {STORE_EPOCH_CURRENT, STORE_EPOCH_ACCEPTED};
+    int64_t *values[2] = {current_out, accepted_out};
+    for (int index = 0; index < 2; index++) {
+        int found = store_epoch_read(server->snap_dir, names[index], values[index], error,
+                                     error_bytes);
+        if (found < 0) {
+            return false;
+        }
+        if (found == 0) {
+            *values[index] = zxid_epoch;
+            if (store_epoch_write(server->snap_dir, names[index], zxid_epoch, error,
+                                  error_bytes) != 0) {
+                return false;
+            }
+        }
+    }
+    if (*current_out < zxid_epoch) {
+        snprintf(error, error_bytes,
+                 "The current epoch, %" PRId64 ", is older than the last zxid, 0x%" PRIx64
+                 " (%s/currentEpoch): the data directory is inconsistent",
+                 *current_out, (uint64_t)last_zxid, server->snap_dir);
+        return false;
+    }
+    return true;
+}
+
+/* Starts the quorum peer: standalone leads at once; an ensemble member
+ * gets its election and quorum ports. */
+static bool start_peer(struct server *server, int64_t last_zxid, char *error, size_t error_bytes)
+{
+    const struct cheetah_config *config = &server->config;
+    struct core_ensemble ensemble = {
+        .my_id = server->my_id,
+        .tick_ms = config->tick_time_ms,
+        .init_limit_ticks = config->init_limit_ticks,
+        .sync_limit_ticks = config->sync_limit_ticks,
+        .last_logged_zxid = last_zxid,
+        .listen_on_all_ips = config->quorum_listen_on_all_ips,
+        .snap_dir = server->snap_dir,
+        .log_dir = server->log_dir,
+        .store_config = server->store_config,
+        .log_config = server->log_config,
+        .snapshotter_config = server->snapshotter_config,
+    };
+    static struct election_member members[CONFIG_SERVERS_MAX];
+    static struct peer_net_member net_members[CONFIG_SERVERS_MAX];
+    static struct quorum_config_member text_members[CONFIG_SERVERS_MAX];
+    char config_text[4096] = "";
+    if (config->distributed) {
+        for (uint32_t index = 0; index < config->server_count; index++) {
+            const struct config_server *entry = &config->servers[index];
+            members[index] = (struct election_member){
+                .id = entry->id, .voting = entry->type == CONFIG_PEER_PARTICIPANT};
+            memset(&net_members[index], 0, sizeof(net_members[index]));
+            net_members[index].id = entry->id;
+            snprintf(net_members[index].host, sizeof(net_members[index].host), "%s", entry->host);
+            net_members[index].quorum_port = entry->quorum_port;
+            net_members[index].election_port = entry->election_port;
+            text_members[index] = (struct quorum_config_member){
+                .id = entry->id,
+                .host = entry->host,
+                .quorum_port = entry->quorum_port,
+                .election_port = entry->election_port,
+                .observer = entry->type == CONFIG_PEER_OBSERVER,
+                .client_host = entry->has_client ? entry->client_host : NULL,
+                .client_port = entry->client_port,
+            };
+        }
+        if (!quorum_config_text(text_members, config->server_count, 0, config_text,
+                                sizeof(config_text))) {
+            snprintf(error, error_bytes, "too many server.N lines for the quorum config text");
+            return false;
+        }
+        ensemble.members = members;
+        ensemble.net_members = net_members;
+        ensemble.member_count = config->server_count;
+        if (!read_epochs(server, last_zxid, &ensemble.accepted_epoch, &ensemble.current_epoch,
+                         error, error_bytes)) {
+            return false;
+        }
+    }
+    ensemble.config_text = config_text;
+    return core_start_peer(server->core, &ensemble, error, error_bytes) == 0;
+}
+
 struct server *server_create(const struct cheetah_config *config, char *error, size_t error_bytes)
 {
     struct server *server = calloc(1, sizeof(*server));
@@ -500,6 +677,30 @@ struct server *server_create(const struct cheetah_config *config, char *error, s
         server_destroy(server);
         return NULL;
     }
+    if (config->distributed) {
+        if (!read_myid(config, &server->my_id, error, error_bytes)) {
+            server_destroy(server);
+            return NULL;
+        }
+        /* No clientPort: the client address is in this server's own line. */
+        const struct config_server *self = config_find_server(config, server->my_id);
+        if (server->config.client_port == 0 && self->has_client) {
+            server->config.client_port = self->client_port;
+            if (!server->config.client_port_address_set) {
+                snprintf(server->config.client_port_address,
+                         sizeof(server->config.client_port_address), "%s", self->client_host);
+            }
+        }
+        if (server->config.client_port == 0) {
+            snprintf(error, error_bytes,
+                     "server.%" PRId64 " has no client port: set clientPort=<port> or end its "
+                     "line with ;<port>",
+                     server->my_id);
+            server_destroy(server);
+            return NULL;
+        }
+    }
+    config = &server->config;
     struct store_config store_config = {
         .extended_types_enabled = config->extended_types_enabled,
         .skip_acl = config->skip_acl,
@@ -507,6 +708,7 @@ struct server *server_create(const struct cheetah_config *config, char *error, s
         .jute_maxbuffer_bytes = config->jute_maxbuffer_bytes,
         .config_node_text = "",
     };
+    server->store_config = store_config;
     if (!check_port_free(config->client_port_address, config->client_port, error,
                          error_bytes)) {
         server_destroy(server);
@@ -551,8 +753,9 @@ struct server *server_create(const struct cheetah_config *config, char *error, s
     }
     struct sequencer_config sequencer_config = {
         /* Standalone ZooKeeper makes session ids with server id 1
-         * (ZooKeeperServer.createSessionTrackerServerId). */
-        .server_id = 1,
+         * (ZooKeeperServer.createSessionTrackerServerId); a member uses
+         * its myid. */
+        .server_id = config->distributed ? server->my_id : 1,
         .tick_ms = config->tick_time_ms,
         .shard_count = server->shard_count,
         .jute_maxbuffer_bytes = config->jute_maxbuffer_bytes,
@@ -579,8 +782,10 @@ struct server *server_create(const struct cheetah_config *config, char *error, s
      * ephemerals of dead sessions removed without a logged transaction. */
     bool snapshot_before_serving =
         recovered->snapshot_zxid < 0 || recovered->dead_sessions_removed > 0;
+    int64_t last_zxid = recovered->last_zxid;
     store_recovery_result_free(recovered);
-    if (!start_storage(server, config, error, error_bytes)) {
+    if (!start_storage(server, config, error, error_bytes) ||
+        !start_peer(server, last_zxid, error, error_bytes)) {
         server_destroy(server);
         return NULL;
     }
@@ -634,6 +839,9 @@ int server_run(struct server *server)
     pthread_join(server->core_thread, NULL);
     /* The log writer finishes what it was given; the snapshot thread ends
      * (or abandons) its job. Pending records are freed with the core after. */
+    /* The core may have replaced both (a TRUNC or SNAP from a leader). */
+    server->log_writer = core_log_writer(server->core);
+    server->snapshotter = core_snapshotter(server->core);
     log_writer_destroy(server->log_writer);
     server->log_writer = NULL;
     snapshotter_destroy(server->snapshotter);
@@ -661,6 +869,9 @@ void server_destroy(struct server *server)
     /* Both read what the core owns (records, the tree): stop them first. */
     log_writer_destroy(server->log_writer);
     snapshotter_destroy(server->snapshotter);
+    if (server->core) {
+        server->tree = core_tree(server->core); /* replaced after a TRUNC or SNAP */
+    }
     core_destroy(server->core);
     store_recovery_result_free(&server->recovered);
     for (uint32_t index = 0; server->shards && index < server->shard_count; index++) {
