@@ -372,6 +372,9 @@ void peer_quorum_closed(struct peer *peer, uint64_t connection_id, const char *w
     if ((peer->state == PEER_FOLLOWING || peer->state == PEER_OBSERVING) && !peer->draining &&
         connection_id == peer->leader_connection) {
         peer->leader_connection = 0;
+        if (peer_learner_retry_connect(peer, now_elapsed_ms)) {
+            return; /* the leader may not listen yet: Learner.connectToLeader retries */
+        }
         char line[256];
         snprintf(line, sizeof(line), "connection to leader %" PRId64 " lost: %s",
                  peer->leader_id, why ? why : "closed");

@@ -93,6 +93,7 @@ struct peer {
 
     /* Learner. */
     uint64_t leader_connection;   /* 0: none */
+    int64_t reconnect_at_ms;      /* 0: no retry planned */
     bool leader_connected;
     int64_t leader_deadline_ms;
     int64_t new_epoch;
@@ -148,6 +149,9 @@ void peer_learner_packet(struct peer *peer, const struct jute_quorum_packet *pac
 void peer_learner_durable(struct peer *peer);
 int64_t peer_learner_tick(struct peer *peer, int64_t now_elapsed_ms);
 void peer_learner_end(struct peer *peer);
+/* A connect to the leader failed before it was up: plans another try
+ * (false when the time for it, initLimit, is over). */
+bool peer_learner_retry_connect(struct peer *peer, int64_t now_elapsed_ms);
 /* Applies every logged proposal not yet applied (fast-forward). */
 void peer_learner_fast_forward(struct peer *peer);
 void peer_learner_forward(struct peer *peer, int64_t session_id, int32_t cxid, int32_t opcode,

@@ -22,6 +22,9 @@
 
 /* Sessions reported in one PING. */
 #define PEER_PING_TOUCHES_MAX 4096u
+/* Between attempts to connect to a leader that does not listen yet
+ * (ZooKeeper's leaderConnectDelayDuringRetryMs); they go on until initLimit. */
+#define PEER_LEADER_CONNECT_RETRY_MS 100
 
 static bool is_observer(const struct peer *peer)
 {
@@ -43,6 +46,7 @@ void peer_follow(struct peer *peer, int64_t leader_id, int64_t now_elapsed_ms)
     peer->phase = PEER_PHASE_DISCOVERY;
     peer->leader_id = leader_id;
     peer->leader_connected = false;
+    peer->reconnect_at_ms = 0;
     peer->newleader_pending = false;
     peer->newleader_acked = false;
     peer->acked_zxid = peer->last_logged_zxid;
@@ -384,8 +388,26 @@ void peer_learner_packet(struct peer *peer, const struct jute_quorum_packet *pac
     peer_leave_role(peer, why, now_elapsed_ms);
 }
 
+bool peer_learner_retry_connect(struct peer *peer, int64_t now_elapsed_ms)
+{
+    if (peer->leader_connected || now_elapsed_ms + PEER_LEADER_CONNECT_RETRY_MS >=
+                                      peer->leader_deadline_ms) {
+        return false;
+    }
+    peer->reconnect_at_ms = now_elapsed_ms + PEER_LEADER_CONNECT_RETRY_MS;
+    return true;
+}
+
 int64_t peer_learner_tick(struct peer *peer, int64_t now_elapsed_ms)
 {
+    if (peer->leader_connection == 0 && peer->reconnect_at_ms != 0) {
+        if (now_elapsed_ms < peer->reconnect_at_ms) {
+            return peer->reconnect_at_ms;
+        }
+        peer->reconnect_at_ms = 0;
+        peer->leader_connection = peer->io.quorum_connect(peer->io.context, peer->leader_id);
+        assert(peer->leader_connection != 0);
+    }
     if (now_elapsed_ms > peer->leader_deadline_ms) {
         peer_leave_role(peer,
                         peer->phase == PEER_PHASE_BROADCAST
@@ -403,6 +425,7 @@ void peer_learner_end(struct peer *peer)
         peer->io.quorum_close(peer->io.context, peer->leader_connection);
     }
     peer->leader_connection = 0;
+    peer->reconnect_at_ms = 0;
     peer->leader_connected = false;
     peer->newleader_pending = false;
     peer->newleader_acked = false;

@@ -783,13 +783,18 @@ static bool io_install_snapshot(void *context, const uint8_t *stream, size_t str
     bool ok = peer_snapshot_file_from_stream(stream, stream_bytes, &file);
     char name[STORE_SNAPSHOT_NAME_BYTES];
     store_snapshot_name(zxid, name, sizeof(name));
+    char error[512] = "the stream is too short";
     /* The logs belong to the history before the snapshot: a new log starts
      * after it, so a restart replays nothing from another history. */
-    char error[512];
     struct store_removed_files removed;
-    ok = ok && store_snapshots_remove_after(core->snap_dir, zxid - 1, &removed, error, sizeof(error)) == 0 &&
-         store_logs_remove_all(core->log_dir, &removed, error, sizeof(error)) == 0 &&
-         write_file_durably(core->snap_dir, name, file.data, file.size);
+    /* The snapshot is durable before anything older goes: a crash in
+     * between leaves a directory that still recovers. */
+    ok = ok && write_file_durably(core->snap_dir, name, file.data, file.size) &&
+         store_snapshots_remove_after(core->snap_dir, zxid, &removed, error, sizeof(error)) == 0 &&
+         store_logs_remove_all(core->log_dir, &removed, error, sizeof(error)) == 0;
+    if (!ok) {
+        log_error("SNAP at 0x%" PRIx64 ": %s", (uint64_t)zxid, error);
+    }
     struct store_tree *tree = ok ? store_tree_create(&core->ensemble.store_config) : NULL;
     struct store_snapshot_session *sessions = NULL;
     size_t session_count = 0;

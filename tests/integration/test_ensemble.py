@@ -4,10 +4,12 @@ against Apache ZooKeeper 3.8 and against Cheetah with the same zoo.cfg.
 Ports: 23300-23599 (see ensemble.py for the layout).
 """
 
+import threading
 import time
 
 import pytest
 from kazoo.client import KazooClient
+from kazoo.exceptions import KazooException
 
 import ensemble
 
@@ -18,7 +20,16 @@ BASE_PORTS = {
     ("start_in_order", "cheetah"): 23360,
     ("replicates", "zookeeper"): 23420,
     ("replicates", "cheetah"): 23460,
+    ("leader_killed", "zookeeper"): 23500,
+    ("leader_killed", "cheetah"): 23540,
+    ("observer", "zookeeper"): 23300,
+    ("observer", "cheetah"): 23360,
+    ("rejoin", "zookeeper"): 23420,
+    ("rejoin", "cheetah"): 23460,
 }
+WRITE_LOAD_CLIENTS = 3
+WRITE_LOAD_SECONDS_BEFORE_KILL = 2.0
+WRITE_LOAD_SECONDS_AFTER_KILL = 6.0
 
 
 def kazoo(group, ids=None):
@@ -76,3 +87,148 @@ def test_writes_replicate_through_any_server(kind):
             finally:
                 reader.stop()
                 reader.close()
+
+
+def write_load(group, stop, acked, index):
+    """Creates /load/c<index>-<n> through all three servers until `stop`;
+    records every create that was acknowledged, with the time it was."""
+    client = KazooClient(hosts=group.connect_string(), timeout=6.0,
+                         connection_retry={"max_tries": -1, "delay": 0.05, "max_delay": 0.5})
+    client.start(timeout=15)
+    try:
+        number = 0
+        while not stop.is_set():
+            path = f"/load/c{index}-{number}"
+            number += 1
+            sent_at = time.monotonic()
+            try:
+                client.create(path, b"x")
+            except KazooException:
+                time.sleep(0.05)  # outcome unknown: not counted as acknowledged
+                continue
+            acked.append((sent_at, time.monotonic(), path))
+    finally:
+        client.stop()
+        client.close()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_leader_killed_under_write_load(kind):
+    """SIGKILL of the leader while clients write: a new leader serves, and
+    every acknowledged write is on every server, the old leader included
+    once it is back. Prints how long writes stopped."""
+    with ensemble.running(kind, 3, BASE_PORTS[("leader_killed", kind)]) as group:
+        group.start_all()
+        leader = group.wait_for_leader()
+        setup = kazoo(group)
+        setup.create("/load")
+        setup.stop()
+        setup.close()
+        stop = threading.Event()
+        acked = []
+        threads = [threading.Thread(target=write_load, args=(group, stop, acked, index))
+                   for index in range(WRITE_LOAD_CLIENTS)]
+        for thread in threads:
+            thread.start()
+        try:
+            time.sleep(WRITE_LOAD_SECONDS_BEFORE_KILL)
+            before_kill = len(acked)
+            killed_at = time.monotonic()
+            group.kill(leader)
+            survivors = [i for i in (1, 2, 3) if i != leader]
+            new_leader = group.wait_for_leader(survivors)
+            assert new_leader != leader
+            time.sleep(WRITE_LOAD_SECONDS_AFTER_KILL)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=60)
+        assert before_kill > 0, "no write was acknowledged before the kill"
+        # The first write sent after the kill that was acknowledged.
+        after = [done for sent, done, _ in acked if sent > killed_at]
+        assert after, "no write sent after the leader was killed was acknowledged"
+        print(f"{kind}: {before_kill} writes before the kill; the first write sent after it "
+              f"was acknowledged {1000 * (min(after) - killed_at):.0f} ms after the kill")
+        group.start(leader)
+        group.wait_for_leader()
+        paths = [path for _, _, path in acked]
+        for server_id in (1, 2, 3):
+            reader = kazoo(group, [server_id])
+            try:
+                reader.sync("/load")
+                present = set(reader.get_children("/load"))
+                missing = [path for path in paths if path.rsplit("/", 1)[1] not in present]
+                assert not missing, (f"server {server_id} lost {len(missing)} acknowledged "
+                                     f"writes, e.g. {missing[:5]}")
+            finally:
+                reader.stop()
+                reader.close()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_observer_serves_and_never_votes(kind):
+    """Three voters and an observer: the observer says Mode: observer, takes
+    writes (forwarded) and reads them; with two voters down nobody serves,
+    the observer included (it does not count toward the quorum)."""
+    with ensemble.running(kind, 4, BASE_PORTS[("observer", kind)], observers=[4]) as group:
+        group.start_all()
+        group.wait_for_leader()
+        group.wait_for(lambda: group.mode(4) == "observer", "server 4 to observe")
+        client = kazoo(group, [4])
+        try:
+            client.create("/through-observer", b"o")
+            client.sync("/through-observer")
+            assert client.get("/through-observer")[0] == b"o"
+        finally:
+            client.stop()
+            client.close()
+        leader = group.wait_for_leader([1, 2, 3])
+        followers = [i for i in (1, 2, 3) if i != leader]
+        group.kill(followers[0])
+        group.kill(followers[1])
+        group.wait_for(lambda: group.mode(leader) is None and group.mode(4) is None,
+                       "the leader and the observer to stop serving without a quorum")
+
+
+def count_children(group, server_id, path):
+    client = kazoo(group, [server_id])
+    try:
+        client.sync(path)
+        return len(client.get_children(path))
+    finally:
+        client.stop()
+        client.close()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_follower_rejoins_by_diff_and_by_snap(kind):
+    """A follower that was down catches up when it returns: after a few
+    writes (DIFF from the leader's committed log) and after more writes than
+    that log keeps (SNAP of the whole tree)."""
+    with ensemble.running(kind, 3, BASE_PORTS[("rejoin", kind)],
+                          extra_config={"snapCount": "100000"}) as group:
+        group.start_all()
+        leader = group.wait_for_leader()
+        follower = next(i for i in (1, 2, 3) if i != leader)
+        client = kazoo(group, [leader])
+        try:
+            client.create("/rejoin")
+            group.stop(follower)
+            for index in range(50):
+                client.create(f"/rejoin/diff-{index}")
+            group.start(follower)
+            group.wait_for(lambda: group.mode(follower) == "follower", "the follower back")
+            assert count_children(group, follower, "/rejoin") == 50
+            assert ("DIFF" in group.log(follower)) or kind == "zookeeper"
+            group.stop(follower)
+            transaction = client.transaction()
+            for index in range(700):
+                client.create(f"/rejoin/snap-{index}", b"s" * 100)
+            group.start(follower)
+            group.wait_for(lambda: group.mode(follower) == "follower", "the follower back")
+            assert count_children(group, follower, "/rejoin") == 750
+            assert ("SNAP" in group.log(follower)) or kind == "zookeeper"
+            del transaction
+        finally:
+            client.stop()
+            client.close()
