@@ -1,6 +1,7 @@
 #include "dataplane/test_hooks.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "dataplane/log.h"
@@ -22,6 +23,12 @@ static void hooks_read(void)
     if (skip && *skip == '1') {
         hooks.skip_watch_catch_up = true;
         log_warn("test hook: reads do not wait for watch events (guarantee 4 is OFF)");
+    }
+    const char *hold = getenv("CHEETAH_TEST_HOLD_PROPOSALS_FILE");
+    if (hold && *hold) {
+        snprintf(hooks.hold_proposals_file, sizeof(hooks.hold_proposals_file), "%s", hold);
+        log_warn("test hook: while %s exists, proposals are logged but not sent",
+                 hooks.hold_proposals_file);
     }
 }
 

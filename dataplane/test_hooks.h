@@ -9,6 +9,9 @@
  *       on the shards can see the new node before its watch events.
  *   CHEETAH_TEST_SKIP_WATCH_CATCH_UP=1  shards answer reads without first
  *       firing the watches of the commits they can see (breaks guarantee 4).
+ *   CHEETAH_TEST_HOLD_PROPOSALS_FILE=PATH  while PATH exists, a leader logs
+ *       its proposals but does not send them, so its log gets a tail no
+ *       other server has (a later leader TRUNCs it: tests/integration).
  */
 #ifndef CHEETAH_TEST_HOOKS_H
 #define CHEETAH_TEST_HOOKS_H
@@ -18,9 +21,12 @@
 
 #define TEST_HOOKS_DELAY_US_MAX 1000000u
 
+#define TEST_HOOKS_PATH_BYTES_MAX 1024u
+
 struct test_hooks {
     uint32_t commit_delivery_delay_us;
     bool skip_watch_catch_up;
+    char hold_proposals_file[TEST_HOOKS_PATH_BYTES_MAX]; /* "" = off */
 };
 
 /* Reads the environment on first use; the result never changes after. */

@@ -4,6 +4,7 @@ against Apache ZooKeeper 3.8 and against Cheetah with the same zoo.cfg.
 Ports: 23300-23599 (see ensemble.py for the layout).
 """
 
+import os
 import threading
 import time
 
@@ -26,6 +27,7 @@ BASE_PORTS = {
     ("observer", "cheetah"): 23360,
     ("rejoin", "zookeeper"): 23420,
     ("rejoin", "cheetah"): 23460,
+    ("trunc", "cheetah"): 23500,
 }
 WRITE_LOAD_CLIENTS = 3
 WRITE_LOAD_SECONDS_BEFORE_KILL = 2.0
@@ -232,3 +234,51 @@ def test_follower_rejoins_by_diff_and_by_snap(kind):
         finally:
             client.stop()
             client.close()
+
+
+def test_old_leader_rejoins_by_trunc():
+    """A leader logs a write no other server gets (a test hook holds its
+    proposals), and is killed. The others elect a new leader and go on. When
+    the old leader returns, its tail is not in the new history: the new
+    leader TRUNCs it, the held write is gone everywhere (it was never
+    acknowledged) and every tree is the same. Cheetah only: ZooKeeper has no
+    such hook."""
+    base_port = BASE_PORTS[("trunc", "cheetah")]
+    with ensemble.running("cheetah", 3, base_port) as group:
+        hold_files = {i: os.path.join(group.root, f"hold-{i}") for i in (1, 2, 3)}
+        for server_id in (1, 2, 3):
+            group.start(server_id,
+                        env={"CHEETAH_TEST_HOLD_PROPOSALS_FILE": hold_files[server_id]})
+        leader = group.wait_for_leader()
+        client = kazoo(group, [leader])
+        try:
+            client.create("/trunc")
+            with open(hold_files[leader], "w"):
+                pass
+            held = client.create_async("/trunc/held", b"never acknowledged")
+            time.sleep(1.0)  # logged (fsync'd) on the leader alone
+            assert not held.ready(), "a write was acknowledged without a quorum"
+        finally:
+            group.kill(leader)
+            client.stop()
+            client.close()
+        os.unlink(hold_files[leader])
+        survivors = [i for i in (1, 2, 3) if i != leader]
+        group.wait_for_leader(survivors)
+        client = kazoo(group, survivors)
+        try:
+            client.create("/trunc/after", b"acknowledged")
+        finally:
+            client.stop()
+            client.close()
+        group.start(leader, env={"CHEETAH_TEST_HOLD_PROPOSALS_FILE": hold_files[leader]})
+        group.wait_for(lambda: group.mode(leader) == "follower", "the old leader to follow")
+        assert "TRUNC" in group.log(leader), group.log(leader)[-3000:]
+        for server_id in (1, 2, 3):
+            reader = kazoo(group, [server_id])
+            try:
+                reader.sync("/trunc")
+                assert reader.get_children("/trunc") == ["after"], server_id
+            finally:
+                reader.stop()
+                reader.close()
