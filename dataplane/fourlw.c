@@ -254,6 +254,11 @@ void fourlw_write_isro_not_serving(struct jute_writer *out)
     put(out, "null");
 }
 
+void fourlw_write_hash_not_serving(struct jute_writer *out)
+{
+    jute_write_raw(out, NOT_SERVING, sizeof(NOT_SERVING) - 2); /* without "\n" and NUL */
+}
+
 void fourlw_write_crst(struct jute_writer *out)
 {
     put(out, "Connection stats reset.\n");

@@ -15,8 +15,9 @@
  * "telnet close" (ff f4 ff fd) is known to ZooKeeper: refused with the
  * whitelist text unless the whitelist is "*", then closed with no output.
  * While the server is not serving (an ensemble member during election)
- * most commands reply fourlw_write_not_serving instead; ruok, envi and gtmk
- * always answer, isro answers "null".
+ * most commands reply fourlw_write_not_serving instead; ruok, envi, gtmk and
+ * stmk always answer, isro answers "null" and hash the text without its
+ * newline (checked against ZooKeeper 3.8 run as a lone ensemble member).
  * stmk reads 8 more bytes (a big-endian long, the new trace mask) and replies
  * the mask as a decimal number (fourlw_write_gtmk). hash (DigestCommand)
  * lists recent tree digests as "<zxid>: <digest>" lines; with none it sends
@@ -307,6 +308,8 @@ void fourlw_write_not_serving(struct jute_writer *out);
 void fourlw_write_ruok(struct jute_writer *out);                 /* "imok" */
 void fourlw_write_isro(struct jute_writer *out, bool read_only); /* "rw" or "ro" */
 void fourlw_write_isro_not_serving(struct jute_writer *out);     /* "null" */
+/* DigestCommand prints the not-serving text without a newline. */
+void fourlw_write_hash_not_serving(struct jute_writer *out);
 void fourlw_write_srvr(struct jute_writer *out, const struct fourlw_server_info *info);
 void fourlw_write_stat(struct jute_writer *out, const struct fourlw_server_info *info,
                        const struct fourlw_connection_info *connections, size_t connection_count);

@@ -742,6 +742,8 @@ struct server *server_create(const struct cheetah_config *config, char *error, s
         .watches_max = SERVER_WATCHES_PER_SHARD_MAX,
         .super_digest = server->config.super_digest[0] ? server->config.super_digest : NULL,
         .skip_acl = config->skip_acl,
+        /* An ensemble member serves only once its role reaches broadcast. */
+        .starts_not_serving = config->distributed,
     };
     for (uint32_t index = 0; index < server->shard_count; index++) {
         server->shards[index] = shard_create(server, index, &settings, server->tree, error,

@@ -352,12 +352,10 @@ static void handle_connected(struct shard *shard, struct shard_message *message)
     mark_runnable(shard, connection);
 }
 
-static void process_message(struct shard *shard, struct shard_message *message)
+static void process_commit(struct shard *shard, struct shard_message *message)
 {
-    switch (message->kind) {
-    case SHARD_MESSAGE_COMMIT: {
-        struct commit_record *commit = message->commit;
-        assert(commit->zxid > shard->processed_zxid);
+    struct commit_record *commit = message->commit;
+    if (commit->zxid > shard->processed_zxid) {
         for (size_t index = 0; index < commit->changes.count; index++) {
             const struct store_change *change = &commit->changes.changes[index];
             struct watch_emit_context emit = {.shard = shard, .acl = change->acl};
@@ -365,14 +363,104 @@ static void process_message(struct shard *shard, struct shard_message *message)
                           &emit);
         }
         shard->processed_zxid = commit->zxid;
-        if (message->has_reply) {
-            deliver_reply(shard, message);
-        }
-        if (commit->closed_session_id != 0) {
-            close_session_connections(shard, commit->closed_session_id, !message->has_reply);
-        }
-        break;
+    } else {
+        /* The core applied this commit to the new tree before this shard
+         * switched to it: the tree already showed it at the switch, so no
+         * watch set since then can be older than it. Only then do zxids
+         * go backwards. */
+        assert(commit->zxid <= shard->tree_switch_zxid);
     }
+    if (message->has_reply) {
+        deliver_reply(shard, message);
+    }
+    if (commit->closed_session_id != 0) {
+        close_session_connections(shard, commit->closed_session_id, !message->has_reply);
+    }
+}
+
+/* SHARD_MESSAGE_SERVING. Stopping is ZooKeeper's closeAllConnections when a
+ * server leaves its role: every client connection closes as if the server
+ * had closed it (the client tries the next server; its session lives on in
+ * the ensemble). A four-letter word being answered finishes. */
+static void set_serving(struct shard *shard, bool serving)
+{
+    if (serving == shard->serving) {
+        return;
+    }
+    shard->serving = serving;
+    if (serving) {
+        log_info("shard %u: serving clients", shard->index);
+        return;
+    }
+    uint32_t closed_count = 0;
+    for (uint32_t slot = 0; slot < shard->slot_count; slot++) {
+        struct connection *connection = shard->slots[slot];
+        if (connection && !connection->four_letter_word &&
+            connection->state != CONNECTION_CLOSING) {
+            close_connection(shard, connection, NULL); /* one line for all, below */
+            closed_count++;
+        }
+    }
+    log_info("shard %u: not serving clients until the server has a role again; closed %u "
+             "client connection(s)",
+             shard->index, closed_count);
+}
+
+/* SHARD_MESSAGE_TREE: read `message->tree` from now on. The core rebuilt
+ * the tree (TRUNC or SNAP from a leader) while no shard served, so nothing
+ * this shard holds points into the old tree: connections were closed by
+ * SERVING false (their watches hold paths, not nodes), and no read is
+ * running (the loop calls here between requests, and a read's catch-up
+ * stops at the commit it waits for, which the old tree had). */
+static void switch_tree(struct shard *shard, const struct shard_message *message)
+{
+    assert(!shard->serving);
+    assert(!shard->reading);
+    assert(message->tree != NULL && message->tree != shard->tree);
+    struct store_reader *reader = store_reader_register(message->tree);
+    if (!reader) {
+        /* Every shard, the snapshotter and the core register on each tree;
+         * STORE_READERS_MAX bounds the shard count well below this. */
+        log_error("shard %u: cannot register a reader on the new tree (generation %llu): "
+                  "all %d reader slots are taken; stopping",
+                  shard->index, (unsigned long long)message->tree_generation,
+                  STORE_READERS_MAX);
+        abort();
+    }
+    /* The old tree is freed once every shard has answered below: leave it
+     * for good. The new reader starts online, as the loop expects while it
+     * handles messages. */
+    store_reader_offline(shard->reader);
+    shard->tree = message->tree;
+    shard->reader = reader;
+    shard->tree_generation = message->tree_generation;
+    /* As at start (shard_create): what the tree holds has no watches to
+     * fire here. */
+    shard->processed_zxid = atomic_load(&store_tree_counters(shard->tree)->last_zxid);
+    shard->tree_switch_zxid = shard->processed_zxid;
+    log_info("shard %u: reading tree generation %llu (last zxid 0x%llx)", shard->index,
+             (unsigned long long)shard->tree_generation,
+             (unsigned long long)shard->processed_zxid);
+    struct core_request *core = calloc(1, sizeof(*core));
+    assert(core != NULL);
+    core->kind = CORE_REQUEST_TREE_SWITCHED;
+    core->shard_index = shard->index;
+    core->tree_generation = shard->tree_generation;
+    push_core_request(shard, core);
+}
+
+static void process_message(struct shard *shard, struct shard_message *message)
+{
+    switch (message->kind) {
+    case SHARD_MESSAGE_COMMIT:
+        process_commit(shard, message);
+        break;
+    case SHARD_MESSAGE_SERVING:
+        set_serving(shard, message->serving);
+        break;
+    case SHARD_MESSAGE_TREE:
+        switch_tree(shard, message);
+        break;
     case SHARD_MESSAGE_REPLY:
         deliver_reply(shard, message);
         break;
@@ -832,8 +920,8 @@ static void encode_who_am_i(struct connection *connection, struct jute_writer *o
 
 /* Executes one read-side request and writes its whole reply frame into
  * shard->reply. Returns false when the connection must be closed instead. */
-static bool execute_read(struct shard *shard, struct connection *connection,
-                         const uint8_t *payload, size_t size)
+static bool execute_read_body(struct shard *shard, struct connection *connection,
+                              const uint8_t *payload, size_t size)
 {
     struct jute_arena arena;
     jute_arena_init(&arena, shard->arena_bytes, SHARD_ARENA_BYTES);
@@ -1017,6 +1105,18 @@ static bool execute_read(struct shard *shard, struct connection *connection,
         frame_end(out);
     }
     return true;
+}
+
+/* A read holds node pointers of shard->tree until it returns: the tree must
+ * not be switched under it (switch_tree asserts). */
+static bool execute_read(struct shard *shard, struct connection *connection,
+                         const uint8_t *payload, size_t size)
+{
+    assert(!shard->reading);
+    shard->reading = true;
+    bool keep = execute_read_body(shard, connection, payload, size);
+    shard->reading = false;
+    return keep;
 }
 
 /* ---- the per-connection request queue -------------------------------------- */
@@ -1313,12 +1413,15 @@ static void handle_frame(struct shard *shard, struct connection *connection,
 static void handle_four_letter_word(struct shard *shard, struct connection *connection,
                                     const uint8_t word[4])
 {
-    if (shard_fourlw_start_gather(shard, connection, word)) {
+    if (shard->serving && shard_fourlw_start_gather(shard, connection, word)) {
         return; /* answered when every shard's part has arrived */
     }
     struct jute_writer out;
     jute_writer_init(&out, SHARD_REPLY_BYTES_MAX);
-    server_four_letter_word(shard->server, word, &out);
+    bool answered = !shard->serving && shard_fourlw_write_not_serving(shard, word, &out);
+    if (!answered) {
+        server_four_letter_word(shard->server, word, &out);
+    }
     if (out.ok && out.size > 0) {
         send_bytes(shard, connection, out.data, out.size);
     }
@@ -1373,6 +1476,15 @@ static size_t consume_frames(struct shard *shard, struct connection *connection,
                 handle_four_letter_word(shard, connection, word);
                 return size;
             }
+        }
+        if (!shard->serving && available >= 4) {
+            /* NIOServerCnxn.readLength: "ZooKeeperServer not running"
+             * closes the connection once a frame length is read, with no
+             * reply; the client tries the next server. Clients retry in a
+             * loop during an election: counted, logged once a second. */
+            close_connection(shard, connection, NULL);
+            shard->refused_not_serving_count++;
+            return size;
         }
         uint32_t payload_bytes = 0;
         enum jute_frame_status status =
@@ -1582,6 +1694,12 @@ static void run_timers(struct shard *shard)
             now_ms + shard->settings.tick_ms / SHARD_TOUCH_INTERVAL_DIVISOR;
     }
     if (now_ms >= shard->next_idle_check_ms) {
+        if (shard->refused_not_serving_count > 0) {
+            log_info("shard %u: closed %llu client connection(s) without a reply: this server "
+                     "is not serving clients now (no role in the ensemble yet)",
+                     shard->index, (unsigned long long)shard->refused_not_serving_count);
+            shard->refused_not_serving_count = 0;
+        }
         close_idle_connections(shard, now_ms);
         shard->next_idle_check_ms = now_ms + 1000;
     }
@@ -1683,6 +1801,8 @@ struct shard *shard_create(struct server *server, uint32_t shard_index,
     /* Whatever recovery loaded before the shards existed has no watches to
      * fire: the shard starts from there. */
     shard->processed_zxid = atomic_load(&store_tree_counters(tree)->last_zxid);
+    shard->tree_switch_zxid = -1; /* no switch yet: every commit is newer than the tree */
+    shard->serving = !settings->starts_not_serving;
     shard->skip_watch_catch_up = test_hooks_get()->skip_watch_catch_up;
     shard->slot_count = settings->connections_max;
     shard->slots = calloc(shard->slot_count, sizeof(*shard->slots));

@@ -32,6 +32,11 @@ struct shard_settings {
     size_t watches_max;                /* per shard */
     const char *super_digest;          /* "super:<base64 sha1>" or NULL */
     bool skip_acl;
+    /* An ensemble member: take no clients until the core sends
+     * SHARD_MESSAGE_SERVING true (a client accepted before the core's first
+     * message must not get a session from a server that has no role yet).
+     * False, the zero value, is standalone: serving from the start. */
+    bool starts_not_serving;
 };
 
 /* Counters that the four-letter words read from any thread. */

@@ -6,6 +6,10 @@
  * parts back to the asker, which merges them and answers as ZooKeeper 3.8
  * would (dataplane/fourlw.c writes the text). dump also carries the
  * sessions, which live on the core.
+ *
+ * While the shard is not serving (no role in the ensemble) nothing is
+ * gathered: shard_fourlw_write_not_serving answers every word as ZooKeeper
+ * does then.
  */
 #include <assert.h>
 #include <stdio.h>
@@ -288,6 +292,34 @@ bool shard_fourlw_start_gather(struct shard *shard, struct connection *connectio
     connection->state = CONNECTION_GATHERING;
     push_core_request(shard, core);
     return true;
+}
+
+bool shard_fourlw_write_not_serving(struct shard *shard, const uint8_t word[4],
+                                    struct jute_writer *out)
+{
+    assert(!shard->serving);
+    int command = fourlw_lookup(word);
+    assert(command >= 0);
+    if (!server_four_letter_word_allowed(shard->server, word)) {
+        return false; /* the refusal is written by server_four_letter_word */
+    }
+    switch (command) {
+    case FOURLW_RUOK: /* these commands never look at isZKServerRunning */
+    case FOURLW_ENVI:
+    case FOURLW_GTMK:
+    case FOURLW_STMK:
+    case FOURLW_TELNET_CLOSE:
+        return false;
+    case FOURLW_ISRO:
+        fourlw_write_isro_not_serving(out);
+        return true;
+    case FOURLW_HASH:
+        fourlw_write_hash_not_serving(out);
+        return true;
+    default:
+        fourlw_write_not_serving(out);
+        return true;
+    }
 }
 
 /* ---- merging and answering ---------------------------------------------------------- */

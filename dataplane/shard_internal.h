@@ -85,8 +85,23 @@ struct shard {
     struct server *server;
     uint32_t index;
     struct shard_settings settings;
+    /* The tree this shard reads and its reader there. SHARD_MESSAGE_TREE
+     * replaces both (switch_tree); the old ones are never touched again. */
     struct store_tree *tree;
     struct store_reader *reader;
+    uint64_t tree_generation; /* of the last SHARD_MESSAGE_TREE; 0 = the first tree */
+    /* processed_zxid when the shard switched trees: commits up to it that
+     * arrive after the switch were already in the new tree (see
+     * process_commit). */
+    int64_t tree_switch_zxid;
+    /* SHARD_MESSAGE_SERVING: false while an ensemble member has no role.
+     * Then no connection gets a session and four-letter words answer
+     * "not currently serving" as ZooKeeper's do. */
+    bool serving;
+    uint64_t refused_not_serving_count; /* since the last log line about them */
+    /* A read is using node pointers from `tree` (execute_read): the tree
+     * must not change under it. */
+    bool reading;
     struct transport *transport;
     struct watch_table *watches;
     struct spsc_ring inbound;  /* core -> shard: struct shard_message * */
@@ -136,5 +151,12 @@ bool shard_fourlw_start_gather(struct shard *shard, struct connection *connectio
 void shard_fourlw_send_part(struct shard *shard, const struct shard_message *message);
 /* SHARD_MESSAGE_GATHERED: answers the asking connection and closes it. */
 void shard_fourlw_answer(struct shard *shard, const struct shard_message *message);
+/* While the shard is not serving: writes what ZooKeeper answers `word`
+ * with then (AbstractFourLetterCommand: "This ZooKeeper instance is not
+ * currently serving requests", isro "null") and returns true; returns false
+ * for the words that answer as always (ruok, envi, gtmk, stmk, telnet
+ * close) and for words the whitelist refuses (the refusal comes first). */
+bool shard_fourlw_write_not_serving(struct shard *shard, const uint8_t word[4],
+                                    struct jute_writer *out);
 
 #endif

@@ -3,7 +3,8 @@
 #   1. install missing Debian packages;
 #   2. build ./build (default), ./build-asan (address+undefined sanitizers),
 #      ./build-tsan (thread sanitizer);
-#   3. unit tests: every suite under ASan/UBSan, the 'threads' suite under TSan;
+#   3. unit tests: every suite under ASan/UBSan, the 'threads' suite under TSan,
+#      the 'sim' suite (2,000 seeds of the ensemble simulation) on ./build;
 #   4. the libFuzzer targets (clang, ./build-fuzz), each run for a bounded time
 #      over a temporary copy of its in-repo corpus tests/fuzz/corpus/<name>;
 #   5. the integration tests (pytest, Debian's /usr/bin/python3).
@@ -213,6 +214,11 @@ if (( asan_ok == 0 )); then
 fi
 if (( tsan_ok == 0 )); then
   meson_tests tsan "$build_tsan" --suite threads
+fi
+# The ensemble simulation's long run (thousands of seeds) on the plain
+# build; its first 200 seeds ran above under the sanitizers.
+if (( default_ok == 0 )); then
+  meson_tests sim "$build_default" --suite sim
 fi
 
 # --- 4. fuzzing -------------------------------------------------------------
