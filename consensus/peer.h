@@ -70,7 +70,8 @@ struct peer_io {
     void (*election_send)(void *context, int64_t to_id,
                           const struct election_notification *notification);
     void (*quorum_listen)(void *context, bool listen);
-    /* Returns a connection id (never 0). */
+    /* Returns a connection id; 0 when no connection can be opened now (the
+     * peer tries again). */
     uint64_t (*quorum_connect)(void *context, int64_t leader_id);
     /* Whole packets. False: the connection is gone (the peer treats it as
      * closed). */

@@ -53,7 +53,10 @@ void peer_follow(struct peer *peer, int64_t leader_id, int64_t now_elapsed_ms)
     peer->leader_deadline_ms =
         now_elapsed_ms + peer_limit_ms(peer, peer->config.init_limit_ticks);
     peer->leader_connection = peer->io.quorum_connect(peer->io.context, leader_id);
-    assert(peer->leader_connection != 0);
+    if (peer->leader_connection == 0) {
+        /* No connection slot free now: try again shortly. */
+        peer->reconnect_at_ms = now_elapsed_ms + PEER_LEADER_CONNECT_RETRY_MS;
+    }
 }
 
 void peer_learner_connected(struct peer *peer, int64_t now_elapsed_ms)
@@ -406,7 +409,10 @@ int64_t peer_learner_tick(struct peer *peer, int64_t now_elapsed_ms)
         }
         peer->reconnect_at_ms = 0;
         peer->leader_connection = peer->io.quorum_connect(peer->io.context, peer->leader_id);
-        assert(peer->leader_connection != 0);
+        if (peer->leader_connection == 0 && !peer_learner_retry_connect(peer, now_elapsed_ms)) {
+            peer_leave_role(peer, "cannot open a connection to the leader", now_elapsed_ms);
+            return now_elapsed_ms + peer->config.tick_ms;
+        }
     }
     if (now_elapsed_ms > peer->leader_deadline_ms) {
         peer_leave_role(peer,

@@ -78,6 +78,11 @@ struct core {
     _Atomic bool stop_requested;
     _Atomic int64_t last_zxid;
     _Atomic int64_t session_count;
+    /* The tree other threads read counters from. A replaced tree (TRUNC,
+     * SNAP) is freed only once every shard has moved on, and shards are the
+     * only threads that read through this pointer, so a pointer loaded
+     * before the swap stays valid while the shard that loaded it uses it. */
+    _Atomic(struct store_tree *) published_tree;
     int64_t next_tick_elapsed_ms;
     struct gather gathers[CORE_GATHERS_MAX];
     uint64_t next_gather_id;
@@ -621,6 +626,7 @@ static void replace_tree(struct core *core, struct store_tree *tree,
     sequencer_replace_tree(core->sequencer, tree, sessions, session_count,
                            clock_ms(CLOCK_MONOTONIC));
     core->tree = tree;
+    atomic_store_explicit(&core->published_tree, tree, memory_order_release);
     uint64_t generation = ++core->tree_generation;
     struct retiring_tree *slot = NULL;
     for (size_t index = 0; index < CORE_RETIRING_TREES_MAX && !slot; index++) {
@@ -1022,6 +1028,16 @@ int64_t core_last_zxid(const struct core *core)
     return atomic_load_explicit(&core->last_zxid, memory_order_relaxed);
 }
 
+void core_tree_counters(struct core *core, int64_t *node_count, int64_t *ephemeral_count,
+                        int64_t *approximate_data_bytes)
+{
+    const struct store_counters *counters =
+        store_tree_counters(atomic_load_explicit(&core->published_tree, memory_order_acquire));
+    *node_count = atomic_load(&counters->node_count);
+    *ephemeral_count = atomic_load(&counters->ephemeral_count);
+    *approximate_data_bytes = atomic_load(&counters->approximate_data_bytes);
+}
+
 int64_t core_session_count(const struct core *core)
 {
     return atomic_load_explicit(&core->session_count, memory_order_relaxed);
@@ -1035,6 +1051,7 @@ struct core *core_create(struct store_tree *tree, const struct sequencer_config 
         return NULL;
     }
     core->tree = tree;
+    atomic_init(&core->published_tree, tree);
     core->shards = shards;
     core->shard_count = shard_count;
     core->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

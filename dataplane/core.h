@@ -86,5 +86,8 @@ void core_wake(struct core *core);
 /* Read by four-letter words from any thread. */
 int64_t core_last_zxid(const struct core *core);
 int64_t core_session_count(const struct core *core);
+/* The tree's node count, ephemerals and data bytes as last published. */
+void core_tree_counters(struct core *core, int64_t *node_count, int64_t *ephemeral_count,
+                        int64_t *approximate_data_bytes);
 
 #endif

@@ -133,7 +133,6 @@ struct conn {
     uint32_t ops_in_flight;
     bool recv_in_flight;
     bool send_in_flight;
-    bool connect_in_flight;
     bool cancel_in_flight;
     bool attention;
     bool graceful;        /* DYING after every byte went out: FIN, drain */
@@ -177,6 +176,7 @@ struct peer_net {
     struct io_uring ring;
     bool ring_ready;
     bool ring_enabled; /* created disabled; see ring_enable_once */
+    pid_t issuer_tid;  /* the thread that enabled it */
     int event_fd;
     bool dispatching;
     int64_t now_ms;
@@ -334,6 +334,17 @@ static void ring_enable_once(struct peer_net *net)
     assert(rc == 0);
     (void)rc;
     net->ring_enabled = true;
+    net->issuer_tid = gettid();
+}
+
+/* Hands the prepared SQEs to the kernel. -EBUSY/-EAGAIN (completions
+ * backing up) leave them queued for the next call; -EEXIST means a thread
+ * other than the one that owns the ring called us: a bug. */
+static void ring_submit(struct peer_net *net)
+{
+    int rc = io_uring_submit(&net->ring);
+    assert(rc != -EEXIST && "peer_net used from a second thread");
+    (void)rc;
 }
 
 static void submit_now(struct peer_net *net)
@@ -341,7 +352,7 @@ static void submit_now(struct peer_net *net)
     /* Inside poll the submissions go out at its end. */
     if (!net->dispatching) {
         ring_enable_once(net);
-        io_uring_submit(&net->ring);
+        ring_submit(net);
     }
 }
 
@@ -349,7 +360,7 @@ static struct io_uring_sqe *get_sqe(struct peer_net *net)
 {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&net->ring);
     if (!sqe && net->ring_enabled) {
-        io_uring_submit(&net->ring);
+        ring_submit(net);
         sqe = io_uring_get_sqe(&net->ring);
     }
     return sqe;
@@ -568,19 +579,25 @@ static bool election_append_frame(struct conn *c, const struct message *m)
 {
     uint8_t header[4];
     store_be32(header, (uint32_t)m->body_bytes);
-    size_t limit = (size_t)4 * (QUORUM_ELECTION_FRAME_BYTES_MAX + 4u) + PEER_NET_HANDSHAKE_BYTES_MAX;
+    /* At most the handshake, the last message and the queued ones. */
+    size_t limit = (size_t)(PEER_NET_ELECTION_QUEUE_MAX + 1u) * (QUORUM_ELECTION_FRAME_BYTES_MAX + 4u) +
+                   PEER_NET_HANDSHAKE_BYTES_MAX;
     return buffer_append(&c->pending, header, sizeof header, limit) &&
            buffer_append(&c->pending, m->body, m->body_bytes, limit);
 }
 
-/* Moves the queued messages onto the active connection; each becomes the
- * member's last message sent. */
+/* Moves the queued messages onto the active connection once it has sent
+ * everything before them (as ZooKeeper's SendWorker takes one message at a
+ * time): while the socket is busy the queue of PEER_NET_ELECTION_QUEUE_MAX
+ * keeps only the newest. Each becomes the member's last message sent. */
 static void election_member_flush(struct peer_net *net, struct member_state *m)
 {
     if (m->active_slot == PEER_NET_NO_SLOT)
         return;
     struct conn *c = &net->slots[m->active_slot];
     assert(c->state == STATE_OPEN);
+    if (c->send_in_flight || conn_queued_bytes(c) > 0)
+        return; /* on_send calls again when the socket has taken it all */
     for (size_t i = 0; i < m->queue_count; i++) {
         if (!election_append_frame(c, &m->queue[i])) {
             conn_begin_close(net, c, false, NULL);
@@ -654,7 +671,6 @@ static void election_connect(struct peer_net *net, size_t member_index, bool now
     c->connect_timeout.tv_nsec = (long long)(PEER_NET_CONNECT_TIMEOUT_MS % 1000) * 1000000LL;
     io_uring_prep_link_timeout(timeout_sqe, &c->connect_timeout, 0);
     io_uring_sqe_set_data64(timeout_sqe, user_data_encode(OP_CONNECT_TIMEOUT, c->slot, c->generation));
-    c->connect_in_flight = true;
     c->ops_in_flight += 2;
     submit_now(net);
 }
@@ -694,10 +710,10 @@ void peer_net_election_send(struct peer_net *net, int64_t to_id, const uint8_t *
     if (m->active_slot != PEER_NET_NO_SLOT) {
         election_member_flush(net, m);
         submit_now(net);
-    } else {
-        election_connect(net, index, false);
-        if (m->attempt_slot == PEER_NET_NO_SLOT && !net->dispatching)
-            net_wake(net); /* the interval has not passed: poll retries */
+    } else if (m->attempt_slot == PEER_NET_NO_SLOT && !net->dispatching) {
+        /* The connect starts in the poll this wake causes, where the time
+         * (for the reconnect interval) is the core's current one. */
+        net_wake(net);
     }
 }
 
@@ -880,7 +896,6 @@ static void on_connect(struct peer_net *net, const struct io_uring_cqe *cqe)
 {
     struct conn *c = conn_of(net, cqe->user_data);
     op_done(c);
-    c->connect_in_flight = false;
     if (c->state != STATE_CONNECTING) { /* closed meanwhile */
         attention_mark(net, c);
         return;
@@ -952,6 +967,8 @@ static void on_send(struct peer_net *net, const struct io_uring_cqe *cqe)
     assert(c->sending.offset <= c->sending.size);
     buffer_trim(&c->sending);
     conn_flush(net, c);
+    if (is_election(c) && c->member != SIZE_MAX && net->members[c->member].active_slot == c->slot)
+        election_member_flush(net, &net->members[c->member]);
 }
 
 static void on_accept(struct peer_net *net, const struct io_uring_cqe *cqe, bool election)
@@ -1032,6 +1049,8 @@ static void conn_attend(struct peer_net *net, struct conn *c)
         conn_finish(net, c);
         return;
     case STATE_CLOSING:
+        if (c->deadline_ms == INT64_MAX)
+            c->deadline_ms = net->now_ms + PEER_NET_CLOSE_LINGER_MS;
         if (!c->send_in_flight && conn_queued_bytes(c) == 0) {
             conn_begin_close(net, c, true, NULL);
             conn_attend(net, c);
@@ -1174,7 +1193,7 @@ size_t peer_net_poll(struct peer_net *net, int64_t now_ms)
     arm_listener(net, true);
     arm_listener(net, false);
     arm_timer(net, next_ms);
-    io_uring_submit(&net->ring);
+    ring_submit(net);
 
     bool work_left = net->self_count > 0 || io_uring_cq_ready(&net->ring) > 0;
     for (uint32_t i = 0; i < net->slot_count && !work_left; i++)
@@ -1246,7 +1265,7 @@ int peer_net_quorum_listen(struct peer_net *net, bool listen_on, char *error, si
         net->quorum_accept_armed = false;
         arm_listener(net, false);
         ring_enable_once(net);
-        io_uring_submit(&net->ring);
+        ring_submit(net);
         return 0;
     }
     if (net->quorum_listen_fd < 0)
@@ -1265,7 +1284,7 @@ int peer_net_quorum_listen(struct peer_net *net, bool listen_on, char *error, si
     /* Submitted now, even inside poll, so no accept prepared for this fd
      * is submitted after the close below (the number could be reused). */
     ring_enable_once(net);
-    io_uring_submit(&net->ring);
+    ring_submit(net);
     close(net->quorum_listen_fd);
     net->quorum_listen_fd = -1;
     net->quorum_accept_armed = false;
@@ -1317,7 +1336,6 @@ uint64_t peer_net_quorum_connect(struct peer_net *net, int64_t leader_id)
     c->connect_timeout.tv_nsec = (long long)(PEER_NET_CONNECT_TIMEOUT_MS % 1000) * 1000000LL;
     io_uring_prep_link_timeout(timeout_sqe, &c->connect_timeout, 0);
     io_uring_sqe_set_data64(timeout_sqe, user_data_encode(OP_CONNECT_TIMEOUT, c->slot, c->generation));
-    c->connect_in_flight = true;
     c->ops_in_flight += 2;
     submit_now(net);
     return c->quorum_id;
@@ -1357,7 +1375,7 @@ void peer_net_quorum_close(struct peer_net *net, uint64_t connection_id)
         return;
     }
     c->state = STATE_CLOSING;
-    c->deadline_ms = net->now_ms + PEER_NET_CLOSE_LINGER_MS;
+    c->deadline_ms = INT64_MAX; /* set by the next poll, which knows the time */
     attention_mark(net, c);
 }
 
@@ -1539,7 +1557,6 @@ static void destroy_drain(struct peer_net *net)
     for (uint32_t i = 0; i < net->slot_count; i++) {
         struct conn *c = &net->slots[i];
         if (c->state != STATE_FREE && c->fd >= 0 && c->ops_in_flight > 0) {
-            shutdown(c->fd, SHUT_RDWR);
             struct io_uring_sqe *sqe = get_sqe(net);
             if (sqe) {
                 io_uring_prep_cancel_fd(sqe, c->fd, IORING_ASYNC_CANCEL_ALL);
@@ -1587,8 +1604,16 @@ void peer_net_destroy(struct peer_net *net)
         shutdown(net->election_listen_fd, SHUT_RDWR);
     if (net->quorum_listen_fd >= 0)
         shutdown(net->quorum_listen_fd, SHUT_RDWR);
+    /* No more bytes in or out: operations still pending complete or are
+     * cancelled without touching our buffers. */
+    for (uint32_t i = 0; net->slots && i < net->slot_count; i++) {
+        if (net->slots[i].state != STATE_FREE && net->slots[i].fd >= 0)
+            shutdown(net->slots[i].fd, SHUT_RDWR);
+    }
     if (net->ring_ready) {
-        if (net->ring_enabled)
+        /* Only the owning thread can reap; from another, the ring's exit
+         * cancels what is left (the sockets are shut down first). */
+        if (net->ring_enabled && gettid() == net->issuer_tid)
             destroy_drain(net);
         io_uring_queue_exit(&net->ring);
     }

@@ -16,6 +16,12 @@
  * Quorum port. The leader listens; learners connect to it. Bytes are cut
  * into whole QuorumPackets (consensus/quorum_wire.h's framer); after a SNAP
  * packet the snapshot stream that follows is delivered with it.
+ *
+ * The io_uring is created disabled; the first thread that polls (or sends)
+ * owns it from then on (DEFER_TASKRUN: completion work runs only inside
+ * peer_net_poll, so it never interrupts the core's other system calls).
+ * Times come from peer_net_poll's now_ms, so connects, reconnects and
+ * linger deadlines start in a poll (a send wakes the wait fd for it).
  */
 #ifndef CHEETAH_PEER_NET_H
 #define CHEETAH_PEER_NET_H

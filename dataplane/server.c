@@ -227,10 +227,8 @@ void server_info(struct server *server, struct fourlw_server_info *info)
         }
     }
     info->last_processed_zxid = core_last_zxid(server->core);
-    const struct store_counters *tree = store_tree_counters(server->tree);
-    info->node_count = atomic_load(&tree->node_count);
-    info->ephemerals_count = atomic_load(&tree->ephemeral_count);
-    info->approximate_data_size = atomic_load(&tree->approximate_data_bytes);
+    core_tree_counters(server->core, &info->node_count, &info->ephemerals_count,
+                       &info->approximate_data_size);
     int64_t min_ms = -1;
     for (uint32_t index = 0; index < server->shard_count; index++) {
         const struct shard_counters *counters = shard_counters(server->shards[index]);

@@ -444,6 +444,105 @@ static void test_election_last_message_resent(void **state)
     check_last_message_resent(TEST_PORT_BASE + 34, 1, 2); /* the lower id restarts */
 }
 
+/* reuse: SO_REUSEADDR, so TIME_WAIT leftovers of earlier runs do not
+ * matter (a listening socket conflicts with a new listener either way). */
+static int raw_listen(uint16_t port, bool reuse)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    int one = 1;
+    if (reuse)
+        assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one), 0);
+    struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons(port)};
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&address, sizeof address), 0);
+    assert_int_equal(listen(fd, 4), 0);
+    return fd;
+}
+
+struct accept_counter {
+    int listen_fd;
+    int accepted;
+};
+
+/* Accepts (and closes) what has arrived; never done. */
+static bool count_accepts(const struct ensemble *e, const void *arg)
+{
+    (void)e;
+    struct accept_counter *counter = (struct accept_counter *)arg;
+    for (int accepts = 0; accepts < 16; accepts++) {
+        struct pollfd ready = {.fd = counter->listen_fd, .events = POLLIN};
+        if (poll(&ready, 1, 0) != 1)
+            break;
+        int fd = accept4(counter->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0)
+            break;
+        counter->accepted++;
+        close(fd);
+    }
+    return false;
+}
+
+/* A server that takes connections but never connects back: the message
+ * stays queued and the attempts come once per PEER_NET_RECONNECT_INTERVAL_MS. */
+static void test_election_reconnect_interval(void **state)
+{
+    (void)state;
+    struct ensemble e;
+    ensemble_init(&e, TEST_PORT_BASE + 92, 2);
+    struct accept_counter counter = {raw_listen(e.members[1].election_port, true), 0};
+    struct peer_net *one = ensemble_start(&e, 1);
+    int64_t start = now_ms();
+    send_text(one, 2, "anyone there");
+    send_text(one, 2, "anyone there?"); /* no second attempt while one is in flight */
+    pump(&e, count_accepts, &counter, 2500);
+    int64_t elapsed_ms = now_ms() - start;
+    int most = (int)(elapsed_ms / PEER_NET_RECONNECT_INTERVAL_MS) + 1;
+    assert_in_range(counter.accepted, 2, most);
+    close(counter.listen_fd);
+    ensemble_free(&e);
+}
+
+/* Polls `net` until it is idle: nothing delivered and its wait fd quiet. */
+static void drain_until_quiet(struct peer_net *net)
+{
+    for (int rounds = 0; rounds < 1000; rounds++) {
+        size_t handled = peer_net_poll(net, now_ms());
+        struct pollfd fd = {.fd = peer_net_wait_fd(net), .events = POLLIN};
+        if (handled == 0 && poll(&fd, 1, 20) == 0)
+            return;
+    }
+    fail_msg("peer_net never went quiet");
+}
+
+/* What the core relies on: with nothing else to do it sleeps in poll() on
+ * the wait fd, and bytes arriving from a peer wake it. */
+static void test_wait_fd_wakes_on_arrival(void **state)
+{
+    (void)state;
+    struct ensemble e;
+    ensemble_init(&e, TEST_PORT_BASE + 96, 2);
+    ensemble_start(&e, 1);
+    ensemble_start(&e, 2);
+    send_text(e.nets[0], 2, "hello two");
+    send_text(e.nets[1], 1, "hello one");
+    const struct expected_message both[] = {{0, 2, "hello one"}, {1, 1, "hello two"}, {0, 0, NULL}};
+    assert_true(pump(&e, expected_arrived, both, DEADLINE_MS));
+    pump(&e, NULL, NULL, SETTLE_MS);
+    drain_until_quiet(e.nets[0]);
+    drain_until_quiet(e.nets[1]);
+
+    /* The sender's own bytes go out without a poll of its own. */
+    send_text(e.nets[1], 1, "wake up");
+    struct pollfd fd = {.fd = peer_net_wait_fd(e.nets[0]), .events = POLLIN};
+    int64_t start = now_ms();
+    assert_int_equal(poll(&fd, 1, 2000), 1);
+    assert_true(now_ms() - start < 500);
+    assert_true(peer_net_poll(e.nets[0], now_ms()) >= 1);
+    assert_int_equal(messages_from(&e.recorders[0], 2, "wake up"), 1);
+    ensemble_free(&e);
+}
+
 static void test_election_self_send_on_next_poll(void **state)
 {
     (void)state;
@@ -530,6 +629,55 @@ static void test_election_bad_frame_closes(void **state)
     assert_true(pump(&e, raw_peer_closed, &raw, DEADLINE_MS));
     assert_int_equal(messages_from(&e.recorders[0], 2, "hello"), 1);
     close(fd);
+    ensemble_free(&e);
+}
+
+static int raw_election_peer(uint16_t port, int64_t my_id, const char *my_address)
+{
+    int fd = raw_connect(port);
+    struct jute_writer out;
+    jute_writer_init(&out, 4096);
+    quorum_election_handshake_encode(&out, my_id, my_address);
+    assert_true(out.ok);
+    raw_send_all(fd, out.data, out.size);
+    jute_writer_free(&out);
+    return fd;
+}
+
+/* Reads one notification frame (blocking, with the socket's timeout). */
+static void raw_read_frame(int fd, char *body, size_t body_bytes_max)
+{
+    uint8_t header[4];
+    assert_int_equal(recv(fd, header, sizeof header, MSG_WAITALL), 4);
+    uint32_t length = jute_load_be32(header);
+    assert_true(length > 0 && length < body_bytes_max);
+    assert_int_equal(recv(fd, body, length, MSG_WAITALL), (ssize_t)length);
+    body[length] = '\0';
+}
+
+/* Two connections from the same higher id: the newer replaces the older
+ * (which is closed), and messages travel on the newer. */
+static void test_election_newer_connection_replaces(void **state)
+{
+    (void)state;
+    struct ensemble e;
+    ensemble_init(&e, TEST_PORT_BASE + 48, 2);
+    ensemble_start(&e, 1);
+    int older = raw_election_peer(e.members[0].election_port, 2, "127.0.0.1:23051");
+    pump(&e, NULL, NULL, 100);
+    assert_int_equal(peer_net_election_connection_count(e.nets[0]), 1);
+    int newer = raw_election_peer(e.members[0].election_port, 2, "127.0.0.1:23051");
+    struct raw_closed_arg raw = {older};
+    assert_true(pump(&e, raw_peer_closed, &raw, DEADLINE_MS));
+    pump(&e, NULL, NULL, 100);
+    assert_int_equal(peer_net_election_connection_count(e.nets[0]), 1);
+    send_text(e.nets[0], 2, "on the newer one");
+    pump(&e, NULL, NULL, 100);
+    char body[MESSAGE_BYTES_MAX];
+    raw_read_frame(newer, body, sizeof body);
+    assert_string_equal(body, "on the newer one");
+    close(older);
+    close(newer);
     ensemble_free(&e);
 }
 
@@ -945,23 +1093,12 @@ static void test_quorum_connect_refused(void **state)
     ensemble_free(&e);
 }
 
-static int raw_listen(uint16_t port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons(port)};
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&address, sizeof address), 0);
-    assert_int_equal(listen(fd, 4), 0);
-    return fd;
-}
-
 static void test_bind_conflicts_explained(void **state)
 {
     (void)state;
     struct ensemble e;
     ensemble_init(&e, TEST_PORT_BASE + 84, 2);
-    int holder = raw_listen(e.members[0].election_port);
+    int holder = raw_listen(e.members[0].election_port, true);
     struct peer_net_events events = {.context = &e.recorders[0]};
     struct peer_net_config config = {
         .my_id = 1, .members = e.members, .member_count = 2, .quorum_data_bytes_max = 1024};
@@ -974,7 +1111,7 @@ static void test_bind_conflicts_explained(void **state)
     assert_non_null(strstr(error, "another process"));
     close(holder);
 
-    holder = raw_listen(e.members[0].quorum_port);
+    holder = raw_listen(e.members[0].quorum_port, true);
     struct peer_net *net = peer_net_create(&config, &events, error, sizeof error);
     assert_non_null(net);
     assert_int_equal(peer_net_quorum_listen(net, true, error, sizeof error), -1);
@@ -990,7 +1127,7 @@ static void test_bind_conflicts_explained(void **state)
         poll(&wait, 1, 10);
         peer_net_poll(net, now_ms());
     }
-    holder = raw_listen(e.members[0].quorum_port);
+    holder = raw_listen(e.members[0].quorum_port, false);
     close(holder);
     peer_net_destroy(net);
 
@@ -1008,8 +1145,11 @@ int main(void)
         cmocka_unit_test(test_election_queued_until_peer_starts),
         cmocka_unit_test(test_election_newest_kept),
         cmocka_unit_test(test_election_last_message_resent),
+        cmocka_unit_test(test_election_reconnect_interval),
         cmocka_unit_test(test_election_self_send_on_next_poll),
+        cmocka_unit_test(test_wait_fd_wakes_on_arrival),
         cmocka_unit_test(test_election_bad_frame_closes),
+        cmocka_unit_test(test_election_newer_connection_replaces),
         cmocka_unit_test(test_quorum_packets_both_ways),
         cmocka_unit_test(test_quorum_byte_by_byte),
         cmocka_unit_test(test_quorum_malformed_closes),
