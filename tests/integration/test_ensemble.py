@@ -5,6 +5,7 @@ Ports: 23300-23599 (see ensemble.py for the layout).
 """
 
 import os
+import subprocess
 import threading
 import time
 
@@ -13,6 +14,7 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import KazooException
 
 import ensemble
+import servers
 
 KINDS = ["zookeeper", "cheetah"]
 # A separate port block per test and kind, so a slow stop never collides.
@@ -28,6 +30,10 @@ BASE_PORTS = {
     ("rejoin", "zookeeper"): 23420,
     ("rejoin", "cheetah"): 23460,
     ("trunc", "cheetah"): 23500,
+    ("session_moves", "zookeeper"): 23300,
+    ("session_moves", "cheetah"): 23360,
+    ("operations", "zookeeper"): 23420,
+    ("operations", "cheetah"): 23460,
 }
 WRITE_LOAD_CLIENTS = 3
 WRITE_LOAD_SECONDS_BEFORE_KILL = 2.0
@@ -282,3 +288,77 @@ def test_old_leader_rejoins_by_trunc():
             finally:
                 reader.stop()
                 reader.close()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_session_moves_to_another_server(kind):
+    """Sessions are global: a client whose server dies reconnects to another
+    one with the same session (REVALIDATE with the leader) and keeps its
+    ephemeral node; a session that is closed loses it everywhere."""
+    with ensemble.running(kind, 3, BASE_PORTS[("session_moves", kind)]) as group:
+        group.start_all()
+        leader = group.wait_for_leader()
+        follower = next(i for i in (1, 2, 3) if i != leader)
+        other = next(i for i in (1, 2, 3) if i not in (leader, follower))
+        client = KazooClient(hosts=f"{group.address(follower)},{group.address(other)}",
+                             timeout=10.0, randomize_hosts=False)
+        client.start(timeout=15)
+        try:
+            session_id = client.client_id[0]
+            client.create("/owned", b"e", ephemeral=True)
+            group.kill(follower)
+            # kazoo notices the lost connection and moves; retry until it has.
+            client.retry(client.sync, "/owned")
+            assert client.retry(client.exists, "/owned").ephemeralOwner == session_id
+            assert client.client_id[0] == session_id
+        finally:
+            client.stop()
+            client.close()
+        observer = kazoo(group, [leader])
+        try:
+            observer.sync("/")
+            assert observer.exists("/owned") is None, "closing the session removes its ephemeral"
+        finally:
+            observer.stop()
+            observer.close()
+
+
+def mntr(group, server_id):
+    text = servers.four_letter_word(group.address(server_id), "mntr")
+    return dict(line.split("\t", 1) for line in text.splitlines() if "\t" in line)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_operations_report_the_role(kind):
+    """srvr and stat say the role; mntr has ZooKeeper's quorum keys with the
+    same values; the ctl script (zkServer.sh status) prints Mode: leader /
+    follower."""
+    with ensemble.running(kind, 3, BASE_PORTS[("operations", kind)]) as group:
+        group.start_all()
+        leader = group.wait_for_leader()
+        follower = next(i for i in (1, 2, 3) if i != leader)
+        group.wait_for(lambda: mntr(group, leader).get("zk_synced_followers") == "2",
+                       "both followers synced")
+        leader_keys = mntr(group, leader)
+        follower_keys = mntr(group, follower)
+        assert leader_keys["zk_server_state"] == "leader"
+        assert leader_keys["zk_peer_state"] == "leading - broadcast"
+        assert leader_keys["zk_quorum_size"] == "3"
+        assert leader_keys["zk_learners"] == "2"
+        assert leader_keys["zk_synced_followers"] == "2"
+        assert leader_keys["zk_synced_non_voting_followers"] == "0"
+        assert leader_keys["zk_synced_observers"] == "0"
+        assert leader_keys["zk_pending_syncs"] == "0"
+        assert follower_keys["zk_server_state"] == "follower"
+        assert follower_keys["zk_peer_state"] == "following - broadcast"
+        assert "zk_synced_followers" not in follower_keys
+        stat = servers.four_letter_word(group.address(follower), "stat")
+        assert "Mode: follower" in stat
+        ctl = os.path.join(servers.REPO_ROOT, "tools", "cheetah-ctl")
+        script = (ctl if kind == "cheetah" else "/usr/share/zookeeper/bin/zkServer.sh")
+        for server_id, mode in ((leader, "leader"), (follower, "follower")):
+            config = os.path.join(group.workdir(server_id), "zoo.cfg")
+            done = subprocess.run([script, "status", config], capture_output=True, text=True,
+                                  timeout=30, env=dict(os.environ, ZOO_LOG_DIR=group.root))
+            assert done.returncode == 0, done.stdout + done.stderr
+            assert f"Mode: {mode}" in done.stdout, done.stdout + done.stderr
