@@ -226,6 +226,37 @@ static void start_role(struct peer *peer, int64_t now_elapsed_ms)
         }                                                                                \
     } while (0)
 
+static void keep_early_notification(struct peer *peer, int64_t from_id,
+                                    const struct election_notification *notification)
+{
+    if (notification->state != PEER_LOOKING) {
+        return;
+    }
+    for (size_t index = 0; index < peer->config.member_count; index++) {
+        if (peer->members[index].id == from_id) {
+            peer->early_notifications[index] = *notification;
+            peer->early_notification_held[index] = true;
+            return;
+        }
+    }
+}
+
+static void replay_early_notifications(struct peer *peer, int64_t now_elapsed_ms)
+{
+    for (size_t index = 0; index < peer->config.member_count; index++) {
+        if (!peer->early_notification_held[index]) {
+            continue;
+        }
+        peer->early_notification_held[index] = false;
+        if (peer->state != PEER_LOOKING || peer->failed) {
+            continue; /* decided meanwhile */
+        }
+        WITH_DECISION(peer, now_elapsed_ms,
+                      election_receive(peer->election, peer->members[index].id,
+                                       &peer->early_notifications[index], now_elapsed_ms));
+    }
+}
+
 static void start_election(struct peer *peer, int64_t now_elapsed_ms)
 {
     peer->state = PEER_LOOKING;
@@ -237,6 +268,7 @@ static void start_election(struct peer *peer, int64_t now_elapsed_ms)
     WITH_DECISION(peer, now_elapsed_ms,
                   election_start(peer->election, peer->last_logged_zxid, peer->current_epoch,
                                  now_elapsed_ms));
+    replay_early_notifications(peer, now_elapsed_ms);
 }
 
 /* ---- leaving a role ------------------------------------------------------------------ */
@@ -290,6 +322,13 @@ void peer_election_message(struct peer *peer, int64_t from_id,
 {
     if (peer->standalone || peer->failed) {
         return;
+    }
+    if (peer->state != PEER_LOOKING || peer->draining) {
+        /* A server that started looking before us: its vote would be lost
+         * if the election answered it now and forgot it, and the two of us
+         * would wait for a resend (hundreds of ms). Keep the newest one from
+         * each server and replay it when our round starts. */
+        keep_early_notification(peer, from_id, notification);
     }
     WITH_DECISION(peer, now_elapsed_ms,
                   election_receive(peer->election, from_id, notification, now_elapsed_ms));

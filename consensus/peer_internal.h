@@ -69,6 +69,10 @@ struct peer {
     int64_t role_started_ms;
     int64_t broadcast_started_ms;
     bool failed;                 /* fatal reported: do nothing more */
+    /* LOOKING notifications that came while we had a role (newest per
+     * member), replayed when our own round starts. */
+    struct election_notification early_notifications[ELECTION_MEMBERS_MAX];
+    bool early_notification_held[ELECTION_MEMBERS_MAX];
     /* The election's decision, taken when the election call returns. */
     bool decision_made;
     struct election_vote decision_vote;
