@@ -723,22 +723,30 @@ static void queue_message(struct sequencer *sequencer, uint32_t shard_index,
     entry->message_shard = shard_index;
 }
 
+/* A session reconnecting on another connection: the old one is closed
+ * first (in its turn), as ZooKeeper does. */
+static void close_previous_connection(struct sequencer *sequencer,
+                                      const struct core_request *request)
+{
+    struct session_owner *owner = owner_find(sequencer, request->session_id);
+    if (owner && !(owner->shard_index == request->shard_index &&
+                   owner->connection_id == request->connection_id)) {
+        struct shard_message *close = message_new(SHARD_MESSAGE_CLOSE_CONNECTION);
+        assert(close != NULL);
+        close->connection_id = owner->connection_id;
+        close->session_id = request->session_id;
+        queue_message(sequencer, owner->shard_index, close);
+        owner_clear(sequencer, request->session_id);
+    }
+}
+
 static void handle_connect(struct sequencer *sequencer, const struct core_request *request,
                            int64_t now_ms, int64_t now_elapsed_ms)
 {
     if (request->session_id != 0) {
         /* Reconnect: the shard checked the password already. ZooKeeper closes
          * any other connection of the session, then revalidates it. */
-        struct session_owner *owner = owner_find(sequencer, request->session_id);
-        if (owner && !(owner->shard_index == request->shard_index &&
-                       owner->connection_id == request->connection_id)) {
-            struct shard_message *close = message_new(SHARD_MESSAGE_CLOSE_CONNECTION);
-            assert(close != NULL);
-            close->connection_id = owner->connection_id;
-            close->session_id = request->session_id;
-            queue_message(sequencer, owner->shard_index, close);
-            owner_clear(sequencer, request->session_id);
-        }
+        close_previous_connection(sequencer, request);
         /* A wrong password is refused after the old connection closed; the
          * session itself lives on (ZooKeeperServer.reopenSession). */
         bool valid = request->password_valid &&
@@ -930,16 +938,7 @@ static void learner_handle_connect(struct sequencer *sequencer, const struct cor
                                    int64_t now_elapsed_ms)
 {
     if (request->session_id != 0) {
-        struct session_owner *owner = owner_find(sequencer, request->session_id);
-        if (owner && !(owner->shard_index == request->shard_index &&
-                       owner->connection_id == request->connection_id)) {
-            struct shard_message *close = message_new(SHARD_MESSAGE_CLOSE_CONNECTION);
-            assert(close != NULL);
-            close->connection_id = owner->connection_id;
-            close->session_id = request->session_id;
-            queue_message(sequencer, owner->shard_index, close);
-            owner_clear(sequencer, request->session_id);
-        }
+        close_previous_connection(sequencer, request);
         if (!request->password_valid) {
             queue_message(sequencer, request->shard_index,
                           connected_message(request, false, request->session_id));

@@ -675,13 +675,23 @@ struct server *server_create(const struct cheetah_config *config, char *error, s
         server_destroy(server);
         return NULL;
     }
+    /* An ensemble member needs its myid; a standalone server with server.N
+     * lines reads it when present (QuorumPeerConfig.setupMyId), to find its
+     * own line's client port. */
+    char myid_path[CONFIG_PATH_BYTES_MAX + 8];
+    snprintf(myid_path, sizeof(myid_path), "%s/myid", config->data_dir);
+    int64_t own_id = 0;
+    if ((config->distributed || (config->server_count > 0 && access(myid_path, F_OK) == 0)) &&
+        !read_myid(config, &own_id, error, error_bytes)) {
+        server_destroy(server);
+        return NULL;
+    }
     if (config->distributed) {
-        if (!read_myid(config, &server->my_id, error, error_bytes)) {
-            server_destroy(server);
-            return NULL;
-        }
+        server->my_id = own_id;
+    }
+    if (own_id != 0) {
         /* No clientPort: the client address is in this server's own line. */
-        const struct config_server *self = config_find_server(config, server->my_id);
+        const struct config_server *self = config_find_server(config, own_id);
         if (server->config.client_port == 0 && self->has_client) {
             server->config.client_port = self->client_port;
             if (!server->config.client_port_address_set) {
@@ -693,10 +703,18 @@ struct server *server_create(const struct cheetah_config *config, char *error, s
             snprintf(error, error_bytes,
                      "server.%" PRId64 " has no client port: set clientPort=<port> or end its "
                      "line with ;<port>",
-                     server->my_id);
+                     own_id);
             server_destroy(server);
             return NULL;
         }
+    }
+    if (server->config.client_port == 0) {
+        snprintf(error, error_bytes,
+                 "clientPort is not set, and %s does not name a server.N line that ends "
+                 "with ;<port>: set clientPort=<port>",
+                 myid_path);
+        server_destroy(server);
+        return NULL;
     }
     config = &server->config;
     struct store_config store_config = {

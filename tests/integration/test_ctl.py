@@ -506,9 +506,6 @@ def test_status_without_myid_says_what_zkserver_sh_says(make_control):
     assert outputs["cheetah"] == outputs["zookeeper"]
 
 
-@pytest.mark.xfail(strict=True, reason="cheetah-server ignores the ';port' of its own "
-                   "server.N line when it runs standalone (serves on 0.0.0.0:0); "
-                   "ZooKeeper serves there")
 def test_cheetah_serves_on_its_server_line_client_port(make_control):
     workdir = tempfile.mkdtemp(prefix="ctl-cheetah-")
     data_dir = os.path.join(workdir, "data")
