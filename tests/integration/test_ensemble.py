@@ -5,6 +5,7 @@ Ports: 23300-23599 (see ensemble.py for the layout).
 """
 
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -34,6 +35,8 @@ BASE_PORTS = {
     ("session_moves", "cheetah"): 23360,
     ("operations", "zookeeper"): 23420,
     ("operations", "cheetah"): 23460,
+    ("sync_limit", "zookeeper"): 23500,
+    ("sync_limit", "cheetah"): 23540,
 }
 WRITE_LOAD_CLIENTS = 3
 WRITE_LOAD_SECONDS_BEFORE_KILL = 2.0
@@ -362,3 +365,33 @@ def test_operations_report_the_role(kind):
                                   timeout=30, env=dict(os.environ, ZOO_LOG_DIR=group.root))
             assert done.returncode == 0, done.stdout + done.stderr
             assert f"Mode: {mode}" in done.stdout, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_sync_limit_drops_a_silent_follower(kind):
+    """syncLimit is enforced: a follower that stops answering (SIGSTOP) is
+    dropped by the leader once syncLimit ticks pass (zk_synced_followers
+    falls to 1; the leader keeps its quorum with the other), and when it
+    resumes it finds itself cut off, looks, and follows again."""
+    with ensemble.running(kind, 3, BASE_PORTS[("sync_limit", kind)]) as group:
+        group.start_all()
+        leader = group.wait_for_leader()
+        follower = next(i for i in (1, 2, 3) if i != leader)
+        group.wait_for(lambda: mntr(group, leader).get("zk_synced_followers") == "2",
+                       "both followers synced")
+        process = group.servers[follower].process
+        os.kill(process.pid, signal.SIGSTOP)
+        try:
+            stopped_at = time.monotonic()
+            group.wait_for(lambda: mntr(group, leader).get("zk_synced_followers") == "1",
+                           "the leader to drop the stopped follower")
+            dropped_after_s = time.monotonic() - stopped_at
+            limit_s = ensemble.SYNC_LIMIT_TICKS * ensemble.TICK_MS / 1000.0
+            # Not before syncLimit (allowing a tick of slack either way).
+            assert dropped_after_s >= limit_s - ensemble.TICK_MS / 1000.0, dropped_after_s
+            assert group.mode(leader) == "leader"
+        finally:
+            os.kill(process.pid, signal.SIGCONT)
+        group.wait_for(lambda: group.mode(follower) == "follower"
+                       and mntr(group, leader).get("zk_synced_followers") == "2",
+                       "the follower to come back")
