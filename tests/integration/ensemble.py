@@ -47,6 +47,15 @@ class Ensemble:
     def workdir(self, server_id):
         return os.path.join(self.root, f"server{server_id}")
 
+    def server_line(self, server_id):
+        """host:quorumPort:electionPort of server.N."""
+        return (f"127.0.0.1:{self.client_port(server_id) + 1}:"
+                f"{self.client_port(server_id) + 2}")
+
+    def launch_prefix(self, server_id):
+        """Words that exec the server (a subclass runs it elsewhere)."""
+        return ()
+
     def config(self, server_id):
         lines = {
             "tickTime": str(TICK_MS),
@@ -55,8 +64,7 @@ class Ensemble:
         }
         for other in range(1, self.size + 1):
             role = ":observer" if other in self.observers else ""
-            lines[f"server.{other}"] = (f"127.0.0.1:{self.client_port(other) + 1}:"
-                                        f"{self.client_port(other) + 2}{role}")
+            lines[f"server.{other}"] = self.server_line(other) + role
         if server_id in self.observers:
             lines["peerType"] = "observer"
         lines.update(self.extra_config)
@@ -72,7 +80,9 @@ class Ensemble:
         server = servers.start(self.kind, self.client_port(server_id),
                                self.config(server_id), workdir=workdir,
                                log_name=f"server{server_id}.log", wait=False, env=env,
-                               zookeeper_main=servers.ZOOKEEPER_QUORUM_MAIN)
+                               zookeeper_main=servers.ZOOKEEPER_QUORUM_MAIN,
+                               command_prefix=self.launch_prefix(server_id))
+        server.address = self.address(server_id)
         self.servers[server_id] = server
         return server
 

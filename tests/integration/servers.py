@@ -136,14 +136,16 @@ ZOOKEEPER_QUORUM_MAIN = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
 
 
 def start(kind, port, extra_config=None, extra_jvm_flags=(), env=None, workdir=None,
-          log_name="server.log", wait=True, zookeeper_main=ZOOKEEPER_MAIN):
+          log_name="server.log", wait=True, zookeeper_main=ZOOKEEPER_MAIN, command_prefix=()):
     """Start `kind` ('zookeeper' or 'cheetah') on 127.0.0.1:port; returns a Server.
 
     workdir: reuse an existing work directory (its data/ is kept, zoo.cfg is
     rewritten) instead of a fresh temporary one. log_name: the log file in
     workdir (a restart can keep the earlier run's log). wait=False returns
     as soon as the process is started (for servers expected to fail).
-    zookeeper_main: the Java main class (ZOOKEEPER_QUORUM_MAIN for autopurge)."""
+    zookeeper_main: the Java main class (ZOOKEEPER_QUORUM_MAIN for autopurge).
+    command_prefix: words run before the command, which must exec it (so the
+    PID is the server's), e.g. ["ip", "netns", "exec", NS]."""
     if workdir is None:
         workdir = tempfile.mkdtemp(prefix=f"{kind}-{port}-")
     config_path = _write_config(workdir, port, extra_config)
@@ -157,6 +159,7 @@ def start(kind, port, extra_config=None, extra_jvm_flags=(), env=None, workdir=N
         command = [cheetah_binary(), config_path]
     else:
         raise ValueError(kind)
+    command = [*command_prefix, *command]
     with open(log_path, "w") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, cwd=workdir,

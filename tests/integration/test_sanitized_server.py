@@ -33,6 +33,7 @@ SANITIZED_TEST_FILES = [
     "test_bad_input.py",
     "test_guarantees.py",
     "test_ensemble.py",
+    "test_ensemble_partition.py",
 ]
 RUN_TIMEOUT_S = 900
 
