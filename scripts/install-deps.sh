@@ -17,10 +17,11 @@ build_packages=(
 # Java zkCli.sh; it runs on the JRE), the C client tools (cli_mt) and
 # library, kazoo and pytest for the integration tests (run by Debian's
 # /usr/bin/python3), matplotlib for the comparison's plots. coreutils gives
-# `timeout`, procps `ps`/`kill`.
+# `timeout`, procps `ps`/`kill`, iproute2 `ip` (the partition test makes
+# its own network namespaces).
 reference_packages=(
   zookeeper zookeeper-bin libzookeeper-mt-dev default-jre-headless
-  python3 python3-kazoo python3-pytest python3-matplotlib coreutils procps
+  python3 python3-kazoo python3-pytest python3-matplotlib coreutils procps iproute2
 )
 packages=("${build_packages[@]}" "${reference_packages[@]}")
 
