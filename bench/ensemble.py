@@ -51,8 +51,9 @@ CONFIG = {"forceSync": "yes", "maxClientCnxns": "0"}
 
 
 def bench(address, pid, arguments, seconds):
-    command = [BENCH, "--server", address, "--seconds", str(seconds), "--value-bytes",
-               str(VALUE_BYTES), "--keys", str(KEYS), "--server-pid", str(pid), *arguments]
+    command = [BENCH, "--server", address, "--seconds", str(seconds), "--warmup-seconds", "1",
+               "--value-bytes", str(VALUE_BYTES), "--keys", str(KEYS), "--server-pid", str(pid),
+               *arguments]
     print("+ " + " ".join(command), flush=True)
     done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 300)
     if done.returncode != 0:

@@ -1,11 +1,15 @@
-"""Run kazoo's installed test suite against one freshly started server.
+"""Run kazoo's installed test suite against freshly started servers.
 
-    run_suite("zookeeper", 22400, workdir) -> SuiteRun
-    /usr/bin/python3 -m kazoo_suite.runner cheetah [port]   (from tests/integration)
+    run_suite("zookeeper", 22400, workdir) -> SuiteRun          (one server)
+    run_ensemble_suite("zookeeper", workdir) -> SuiteRun        (3-server ensemble)
+    /usr/bin/python3 -m kazoo_suite.runner cheetah [port]       (from tests/integration)
+    /usr/bin/python3 -m kazoo_suite.runner cheetah-ensemble [base_port]
 
 The suite runs in its own pytest process with kazoo_suite.plugin loaded; the
 plugin appends JSON lines (one per test phase) to a results file that this
-module folds into one outcome per test.
+module folds into one outcome per test. A standalone server is started here;
+an ensemble is started by the plugin inside the suite's process (so kazoo's
+tests can stop and start its members), from the spec this module passes.
 """
 
 import collections
@@ -13,6 +17,7 @@ import dataclasses
 import importlib.util
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -47,6 +52,21 @@ SERVER_CONFIG = {
 # kazoo's harness forces UTF-8 so digest credentials decode the same everywhere.
 ZOOKEEPER_JVM_FLAGS = ("-Dfile.encoding=UTF-8",)
 
+# Ensemble mode. Member N of an ensemble on base_port serves clients on
+# base_port + 10*N (ensemble.py's layout): 23610/20/30 and 23650/60/70.
+ENSEMBLE_SIZE = 3
+ENSEMBLE_BASE_PORTS = {"zookeeper": 23600, "cheetah": 23640}
+# kazoo's own harness runs its ensemble with read-only mode on (the JVM flag
+# -Dreadonlymode.enabled=true), which TestReadOnlyMode needs. ensemble.py
+# takes no JVM flags, so ZooKeeper's members get theirs through
+# JAVA_TOOL_OPTIONS, which every JVM reads; Cheetah reads the same setting
+# from zoo.cfg (the key has no effect on ZooKeeper).
+ENSEMBLE_ZOOKEEPER_ENV = {
+    "JAVA_TOOL_OPTIONS": " ".join(ZOOKEEPER_JVM_FLAGS + ("-Dreadonlymode.enabled=true",)),
+}
+ENSEMBLE_CHEETAH_CONFIG = {"readonlymode.enabled": "true"}
+ENSEMBLE_PORT_FREE_WAIT_S = 20.0
+
 # Environment that would change what kazoo's tests do (TRAVIS_ZK_VERSION
 # replaces asking the server for its version).
 SCRUBBED_ENV = ("TRAVIS", "ZOOKEEPER_VERSION", "ZOOKEEPER_PATH", "ZOOKEEPER_CLASSPATH",
@@ -66,6 +86,11 @@ class Outcome:
         if not lines:
             lines = [line for line in self.message.splitlines() if line.strip()][-3:]
         return "\n".join(lines[:ERROR_LINES_MAX])
+
+    def comparable_error(self):
+        """error_summary() without what differs from run to run (object
+        addresses such as `<threading.Event at 0x7f...>`)."""
+        return re.sub(r"\b0x[0-9a-f]{6,}\b", "0x...", self.error_summary())
 
 
 @dataclasses.dataclass
@@ -159,10 +184,13 @@ def _fold_phases(reports):
                    "the run ended (deadline or crash) before this test finished")
 
 
-def _suite_env(address, results_path):
+def _suite_env(address, results_path, ensemble_spec=None):
     env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
+    if ensemble_spec is not None:
+        env["KAZOO_SUITE_ENSEMBLE"] = json.dumps(ensemble_spec)
+    else:
+        env["KAZOO_SUITE_SERVER"] = address
     env.update({
-        "KAZOO_SUITE_SERVER": address,
         "KAZOO_SUITE_RESULTS": results_path,
         "KAZOO_SUITE_TEST_TIMEOUT_S": str(TEST_TIMEOUT_S),
         "PYTHONPATH": os.pathsep.join(
@@ -172,8 +200,9 @@ def _suite_env(address, results_path):
     return env
 
 
-def run_pytest(address, workdir, label, selection=None):
-    """Run the kazoo suite (or `selection`, node ids) against `address`."""
+def run_pytest(address, workdir, label, selection=None, ensemble_spec=None):
+    """Run the kazoo suite (or `selection`, node ids) against `address`, or
+    against an ensemble the plugin starts from `ensemble_spec`."""
     tests_dir = kazoo_tests_dir()
     results_path = os.path.join(workdir, f"{label}.jsonl")
     log_path = os.path.join(workdir, f"{label}.log")
@@ -186,7 +215,7 @@ def run_pytest(address, workdir, label, selection=None):
     with open(log_path, "w") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, cwd=workdir,
-                                   env=_suite_env(address, results_path),
+                                   env=_suite_env(address, results_path, ensemble_spec),
                                    start_new_session=True)
         try:
             returncode = process.wait(timeout=RUN_DEADLINE_S)
@@ -225,6 +254,70 @@ def run_suite(kind, port, workdir, retry_failures_of=None):
     return run, flaky
 
 
+def ensemble_spec(kind, base_port, label, logs_dir):
+    """What the plugin needs to start an ensemble (the $KAZOO_SUITE_ENSEMBLE JSON)."""
+    config = dict(SERVER_CONFIG)
+    env = {}
+    if kind == "zookeeper":
+        env.update(ENSEMBLE_ZOOKEEPER_ENV)
+    else:
+        config.update(ENSEMBLE_CHEETAH_CONFIG)
+    return {"kind": kind, "size": ENSEMBLE_SIZE, "base_port": base_port,
+            "config": config, "env": env, "label": label, "logs_dir": logs_dir}
+
+
+def ensemble_ports(base_port):
+    """Every port an ensemble on base_port listens on (ensemble.py's layout)."""
+    return [base_port + 10 * server_id + offset
+            for server_id in range(1, ENSEMBLE_SIZE + 1) for offset in (0, 1, 2)]
+
+
+def _has_listener(port):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def wait_ensemble_ports_free(base_port):
+    """The ensemble's ports are fixed: refuse to start over a leftover listener
+    (TIME_WAIT is no obstacle, both servers set SO_REUSEADDR)."""
+    deadline = time.monotonic() + ENSEMBLE_PORT_FREE_WAIT_S
+    while True:
+        busy = [port for port in ensemble_ports(base_port) if _has_listener(port)]
+        if not busy:
+            return
+        if time.monotonic() >= deadline:
+            raise RuntimeError(f"ports {busy} of the ensemble on {base_port} are in use")
+        time.sleep(0.5)
+
+
+def run_ensemble_suite(kind, workdir, base_port=None, retry_failures_of=None):
+    """Run the whole suite against a fresh 3-server ensemble of `kind`.
+
+    retry_failures_of works as in run_suite, except that the second try gets
+    a fresh ensemble on the same ports (the first one ends with its run)."""
+    base_port = ENSEMBLE_BASE_PORTS[kind] if base_port is None else base_port
+    label = f"{kind}-ensemble"
+    wait_ensemble_ports_free(base_port)
+    run = run_pytest(None, workdir, label,
+                     ensemble_spec=ensemble_spec(kind, base_port, label, workdir))
+    flaky = []
+    if retry_failures_of is not None:
+        retry = [n for n in retry_failures_of.with_status("passed")
+                 if n in run.outcomes and run.outcomes[n].status == "failed"]
+        if 0 < len(retry) <= RETRY_TESTS_MAX:
+            wait_ensemble_ports_free(base_port)
+            again = run_pytest(None, workdir, label + "-retry", retry,
+                               ensemble_spec=ensemble_spec(kind, base_port, label + "-retry",
+                                                           workdir))
+            for nodeid in retry:
+                outcome = again.outcomes.get(nodeid)
+                if outcome is not None and outcome.status == "passed":
+                    run.outcomes[nodeid] = outcome
+                    flaky.append(nodeid)
+    return run, flaky
+
+
 def regressions(reference, candidate):
     """Tests that passed in `reference` and did not pass in `candidate`."""
     lost = {}
@@ -248,10 +341,16 @@ def format_regressions(lost):
 
 def main(argv):
     kind = argv[1] if len(argv) > 1 else "cheetah"
-    port = int(argv[2]) if len(argv) > 2 else free_port(range(22420, 22430))
     workdir = tempfile.mkdtemp(prefix=f"kazoo-suite-{kind}-")
-    run, _ = run_suite(kind, port, workdir)
+    if kind.endswith("-ensemble"):
+        base_port = int(argv[2]) if len(argv) > 2 else None
+        run, _ = run_ensemble_suite(kind[:-len("-ensemble")], workdir, base_port)
+    else:
+        port = int(argv[2]) if len(argv) > 2 else free_port(range(22420, 22430))
+        run, _ = run_suite(kind, port, workdir)
     print(run.summary())
+    for nodeid, message in run.collect_errors:
+        print(f"- collection error {nodeid}:\n    " + message.replace("\n", "\n    "))
     for status in ("failed", "unfinished"):
         for nodeid in run.with_status(status):
             print(f"- {nodeid} [{status} in {run.outcomes[nodeid].when}]")
