@@ -61,7 +61,7 @@ def bench(address, pid, arguments, seconds):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def writer(group, stop, acked, index):
+def writer(group, stop, acked, index, run):
     client = KazooClient(hosts=group.connect_string(), timeout=6.0,
                          connection_retry={"max_tries": -1, "delay": 0.05, "max_delay": 0.5})
     client.start(timeout=30)
@@ -70,7 +70,7 @@ def writer(group, stop, acked, index):
         while not stop.is_set():
             sent_at = time.monotonic()
             try:
-                client.create(f"/failover/w{index}-{number}", b"x")
+                client.create(f"/failover/r{run}-w{index}-{number}", b"x")
             except KazooException:
                 time.sleep(0.02)
                 continue
@@ -82,13 +82,13 @@ def writer(group, stop, acked, index):
         client.close()
 
 
-def failover_once(group):
+def failover_once(group, run):
     """Kills the leader under write load; returns ms from the kill to the
     first acknowledged write sent after it."""
     leader = group.wait_for_leader()
     stop = threading.Event()
     acked = []
-    threads = [threading.Thread(target=writer, args=(group, stop, acked, index))
+    threads = [threading.Thread(target=writer, args=(group, stop, acked, index, run))
                for index in range(FAILOVER_WRITERS)]
     for thread in threads:
         thread.start()
@@ -131,8 +131,8 @@ def measure(kind, seconds, failovers):
         setup.ensure_path("/failover")
         setup.stop()
         setup.close()
-        for _ in range(failovers):
-            results["failover_ms"].append(failover_once(group))
+        for run in range(failovers):
+            results["failover_ms"].append(failover_once(group, run))
     return results
 
 

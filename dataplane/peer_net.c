@@ -1161,13 +1161,16 @@ size_t peer_net_poll(struct peer_net *net, int64_t now_ms)
     net->dispatching = true;
     net->now_ms = now_ms;
     net->events_delivered = 0;
-    /* Run the deferred completion work (DEFER_TASKRUN: it runs only when
-     * asked), then clear the eventfd before reaping: completions that come
-     * later signal it again, so none waits unseen. */
-    io_uring_submit_and_get_events(&net->ring);
+    /* Clear the eventfd FIRST, then run the deferred completion work
+     * (DEFER_TASKRUN: it runs only when asked) and reap. Work queued after
+     * the clear signals the eventfd again, so none waits unseen; the other
+     * order lost the signal of work queued between the two, and the core
+     * slept on it until its next timer (up to a tick: found as 100-500 ms
+     * write stalls in an ensemble at low load). */
     uint64_t counter;
     ssize_t got = read(net->event_fd, &counter, sizeof counter);
     (void)got;
+    io_uring_submit_and_get_events(&net->ring);
 
     /* Messages to ourselves sent before this poll; those sent during it
      * wait for the next one. */
