@@ -313,21 +313,41 @@ static void start_broadcast(struct peer *peer, int64_t now_elapsed_ms)
 
 /* ---- discovery -------------------------------------------------------------------- */
 
-static void check_epoch_quorum(struct peer *peer)
+/* Discovery's two quorums: learners that sent FOLLOWERINFO, and learners
+ * that acked the epoch reporting one (ZooKeeper does not count -1). */
+static bool has_spoken(const struct learner_link *learner)
 {
-    if (peer->epoch_decided) {
-        return;
-    }
+    return learner->id != 0;
+}
+
+static bool has_acked_epoch(const struct learner_link *learner)
+{
+    return learner->stage >= LEARNER_WAIT_SYNC && learner->accepted_epoch != -1;
+}
+
+/* True when the leader and the voting learners `counts` accepts make a
+ * quorum. */
+static bool voters_are_quorum(const struct peer *peer,
+                              bool (*counts)(const struct learner_link *learner))
+{
     int64_t ids[PEER_LEARNERS_MAX + 1];
     size_t count = 0;
     ids[count++] = peer->config.my_id;
     for (size_t index = 0; index < PEER_LEARNERS_MAX; index++) {
         const struct learner_link *learner = &peer->learners[index];
-        if (learner->used && learner->id != 0 && !learner->observer) {
+        if (learner->used && !learner->observer && counts(learner)) {
             ids[count++] = learner->id;
         }
     }
-    if (!peer_is_quorum(peer, ids, count)) {
+    return peer_is_quorum(peer, ids, count);
+}
+
+static void check_epoch_quorum(struct peer *peer)
+{
+    if (peer->epoch_decided) {
+        return;
+    }
+    if (!voters_are_quorum(peer, has_spoken)) {
         return;
     }
     peer->epoch_decided = true;
@@ -354,18 +374,7 @@ static void check_epoch_ack_quorum(struct peer *peer, int64_t now_elapsed_ms)
     if (peer->epoch_acked) {
         return;
     }
-    int64_t ids[PEER_LEARNERS_MAX + 1];
-    size_t count = 0;
-    ids[count++] = peer->config.my_id;
-    for (size_t index = 0; index < PEER_LEARNERS_MAX; index++) {
-        const struct learner_link *learner = &peer->learners[index];
-        /* ZooKeeper counts only learners that report an epoch (not -1). */
-        if (learner->used && !learner->observer && learner->stage >= LEARNER_WAIT_SYNC &&
-            learner->accepted_epoch != -1) {
-            ids[count++] = learner->id;
-        }
-    }
-    if (!peer_is_quorum(peer, ids, count)) {
+    if (!voters_are_quorum(peer, has_acked_epoch)) {
         return;
     }
     peer->epoch_acked = true;
