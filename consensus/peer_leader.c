@@ -266,8 +266,11 @@ static void sync_learner(struct peer *peer, struct learner_link *learner, int64_
             return;
         }
     }
-    peer_log(peer, "syncing learner %" PRId64 " (last zxid 0x%" PRIx64 ") with %s to 0x%" PRIx64,
-             learner->id, (uint64_t)learner->last_zxid, how, (uint64_t)last_zxid);
+    peer_log(peer,
+             "syncing learner %" PRId64 " (last zxid 0x%" PRIx64 ") with %s to 0x%" PRIx64
+             " (our last zxid 0x%" PRIx64 ")",
+             learner->id, (uint64_t)learner->last_zxid, how,
+             (uint64_t)(truncate_to >= 0 ? truncate_to : last_zxid), (uint64_t)last_zxid);
     for (size_t index = (size_t)start; index < peer->committed_log.count; index++) {
         struct peer_txn *txn = peer_txn_queue_at(&peer->committed_log, index);
         if (!send_to(peer, learner, QUORUM_PROPOSAL, txn->zxid, txn->bytes, txn->byte_count) ||

@@ -107,12 +107,24 @@ static void send_acks(struct peer *peer)
     }
 }
 
+/* NEWLEADER: once every transaction the leader sent is on our disk, the new
+ * epoch becomes current (currentEpoch file) and we ACK. The order matters:
+ * a server whose currentEpoch is new wins elections over servers with
+ * higher zxids of the old epoch, so it must already hold the leader's whole
+ * history (found by the simulation: writing currentEpoch at NEWLEADER
+ * before the DIFF was on disk let a crashed learner come back with the new
+ * epoch and a short log, win, and TRUNC an acknowledged write away). */
 static void maybe_ack_newleader(struct peer *peer)
 {
     if (!peer->newleader_pending || peer->durable_zxid < peer->last_logged_zxid) {
         return;
     }
     peer->newleader_pending = false;
+    peer->current_epoch = peer->new_epoch;
+    if (!peer->io.epoch_write(peer->io.context, false, peer->new_epoch)) {
+        peer_fail(peer, "cannot write currentEpoch: stopping (check the data directory)");
+        return;
+    }
     peer->newleader_acked = true;
     send_to_leader(peer, QUORUM_ACK, peer->newleader_zxid, NULL, 0);
     send_acks(peer);
@@ -273,11 +285,6 @@ static void on_sync_packet(struct peer *peer, const struct jute_quorum_packet *p
         on_reset(peer, packet->zxid);
         return;
     case QUORUM_NEWLEADER:
-        peer->current_epoch = peer->new_epoch;
-        if (!peer->io.epoch_write(peer->io.context, false, peer->new_epoch)) {
-            peer_fail(peer, "cannot write currentEpoch: stopping (check the data directory)");
-            return;
-        }
         peer->newleader_pending = true;
         peer->newleader_zxid = packet->zxid;
         maybe_ack_newleader(peer);

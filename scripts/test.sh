@@ -3,8 +3,9 @@
 #   1. install missing Debian packages;
 #   2. build ./build (default), ./build-asan (address+undefined sanitizers),
 #      ./build-tsan (thread sanitizer);
-#   3. unit tests: every suite under ASan/UBSan, the 'threads' suite under TSan,
-#      the 'sim' suite (2,000 seeds of the ensemble simulation) on ./build;
+#   3. unit tests: every suite but 'sim' under ASan/UBSan, the 'threads' suite
+#      under TSan, the 'sim' suite (2,000 seeds of the ensemble simulation) on
+#      ./build;
 #   4. the libFuzzer targets (clang, ./build-fuzz), each run for a bounded time
 #      over a temporary copy of its in-repo corpus tests/fuzz/corpus/<name>;
 #   5. the integration tests (pytest, Debian's /usr/bin/python3).
@@ -210,7 +211,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:abort_on_error=1:print_sta
 export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
 
 if (( asan_ok == 0 )); then
-  meson_tests asan "$build_asan"
+  meson_tests asan "$build_asan" --no-suite sim
 fi
 if (( tsan_ok == 0 )); then
   meson_tests tsan "$build_tsan" --suite threads

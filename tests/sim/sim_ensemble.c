@@ -388,6 +388,9 @@ static void deliver_message(void *context, uint32_t shard_index, struct shard_me
             int client_index = (int)(client - clients);
             snprintf(acked[acked_count].path, sizeof(acked[acked_count].path), "/c%d-%d",
                      client_index, message->xid);
+            trace("[%" PRId64 "] acknowledges %s (zxid 0x%" PRIx64 ")", node->id,
+                  acked[acked_count].path,
+                  message->commit ? (uint64_t)message->commit->zxid : 0);
             acked_count++;
         }
     }
