@@ -86,6 +86,13 @@ struct election {
     /* Indexed like `members`. */
     struct stored_vote *received;        /* recvset */
     struct stored_vote *out_of_election; /* outofelection */
+    /* LOOKING notifications from voters that came while no round ran (the
+     * newest per member), handled when our round starts. ZooKeeper drops
+     * them: a server whose leader died a moment after the other's did then
+     * misses that server's vote and both wait for a resend (hundreds of
+     * ms); handling it late is the same as a slower delivery. */
+    struct election_notification *early;
+    bool *early_held;
 
     /* Set while the output's send runs: send must queue, not re-enter. */
     bool sending;
@@ -456,7 +463,10 @@ struct election *election_create(const struct election_config *config,
     election->members = calloc(config->member_count, sizeof *election->members);
     election->received = calloc(config->member_count, sizeof *election->received);
     election->out_of_election = calloc(config->member_count, sizeof *election->out_of_election);
-    if (election->members == NULL || election->received == NULL ||
+    election->early = calloc(config->member_count, sizeof *election->early);
+    election->early_held = calloc(config->member_count, sizeof *election->early_held);
+    if (election->early == NULL || election->early_held == NULL ||
+        election->members == NULL || election->received == NULL ||
         election->out_of_election == NULL) {
         election_destroy(election);
         return NULL;
@@ -491,8 +501,13 @@ void election_destroy(struct election *election)
     free(election->members);
     free(election->received);
     free(election->out_of_election);
+    free(election->early);
+    free(election->early_held);
     free(election);
 }
+
+void election_receive(struct election *election, int64_t from_id,
+                      const struct election_notification *notification, int64_t now_ms);
 
 void election_start(struct election *election, int64_t last_zxid, int64_t current_epoch,
                     int64_t now_ms)
@@ -518,6 +533,15 @@ void election_start(struct election *election, int64_t last_zxid, int64_t curren
     election->notification_timeout_ms = election->interval_min_ms;
     election->resend_due_ms = add_saturating(now_ms, election->notification_timeout_ms);
     send_notifications(election);
+    for (size_t index = 0; index < election->member_count; index++) {
+        if (election->early_held[index]) {
+            election->early_held[index] = false;
+            if (election->round_running) {
+                election_receive(election, election->members[index].id,
+                                 &election->early[index], now_ms);
+            }
+        }
+    }
 }
 
 void election_receive(struct election *election, int64_t from_id,
@@ -528,10 +552,15 @@ void election_receive(struct election *election, int64_t from_id,
     if (from_index == election->member_count || !state_is_valid(notification->state)) {
         return;
     }
+    bool from_voting = election->members[from_index].voting;
+    if (!election->round_running && from_voting && notification->state == PEER_LOOKING &&
+        from_index != election->my_index) {
+        election->early[from_index] = *notification;
+        election->early_held[from_index] = true;
+    }
     if (!election->round_running && election->state == PEER_LOOKING) {
         return; /* idle: no round to answer for */
     }
-    bool from_voting = election->members[from_index].voting;
     answer(election, from_id, from_voting, notification);
     if (!election->round_running || !from_voting) {
         return; /* only a LOOKING server queues voters' notifications */

@@ -22,6 +22,9 @@
  *   on a leader, it follows that leader (outofelection).
  * - A server that is not LOOKING answers every LOOKING notification with its
  *   current vote, so late starters learn the leader.
+ * - A LOOKING notification from a voter that arrives while no round runs is
+ *   kept (the newest per server) and handled when our round starts (a
+ *   Cheetah addition: ZooKeeper drops it and waits for a resend).
  * - Unanswered rounds resend notifications with a timeout that doubles from
  *   `notification_interval_min_ms` up to `notification_interval_max_ms`.
  */

@@ -125,8 +125,9 @@ void peer_txn_queue_free(struct peer_txn_queue *queue)
     queue->items = NULL;
 }
 
-void peer_committed_log_push(struct peer *peer, int64_t zxid, const uint8_t *bytes,
-                             uint32_t byte_count)
+/* Appends to the committed log, taking `owned_bytes` (malloc'd). */
+void peer_committed_log_adopt(struct peer *peer, int64_t zxid, uint8_t *owned_bytes,
+                              uint32_t byte_count)
 {
     struct peer_txn_queue *log = &peer->committed_log;
     while (log->count > 0 && (log->count == log->capacity ||
@@ -136,15 +137,34 @@ void peer_committed_log_push(struct peer *peer, int64_t zxid, const uint8_t *byt
     }
     if (byte_count > PEER_COMMITTED_LOG_BYTES_MAX) {
         peer->committed_log_prev_zxid = zxid; /* too big to keep: later syncs SNAP */
+        free(owned_bytes);
         return;
     }
     struct peer_txn *txn = peer_txn_queue_push(log);
     txn->zxid = zxid;
-    txn->bytes = malloc(byte_count ? byte_count : 1);
-    assert(txn->bytes != NULL);
-    memcpy(txn->bytes, bytes, byte_count);
+    txn->bytes = owned_bytes;
     txn->byte_count = byte_count;
     log->bytes += byte_count;
+}
+
+void peer_committed_log_push(struct peer *peer, int64_t zxid, const uint8_t *bytes,
+                             uint32_t byte_count)
+{
+    uint8_t *copy = malloc(byte_count ? byte_count : 1);
+    assert(copy != NULL);
+    memcpy(copy, bytes, byte_count);
+    peer_committed_log_adopt(peer, zxid, copy, byte_count);
+}
+
+void peer_committed_log_take_head(struct peer *peer, struct peer_txn_queue *queue)
+{
+    struct peer_txn *head = peer_txn_queue_at(queue, 0);
+    int64_t zxid = head->zxid;
+    uint8_t *bytes = head->bytes;
+    uint32_t byte_count = head->byte_count;
+    head->bytes = NULL; /* moved: the pop below frees nothing of it */
+    peer_txn_queue_pop(queue);
+    peer_committed_log_adopt(peer, zxid, bytes, byte_count);
 }
 
 void peer_committed_log_clear(struct peer *peer, int64_t prev_zxid)
@@ -226,37 +246,6 @@ static void start_role(struct peer *peer, int64_t now_elapsed_ms)
         }                                                                                \
     } while (0)
 
-static void keep_early_notification(struct peer *peer, int64_t from_id,
-                                    const struct election_notification *notification)
-{
-    if (notification->state != PEER_LOOKING) {
-        return;
-    }
-    for (size_t index = 0; index < peer->config.member_count; index++) {
-        if (peer->members[index].id == from_id) {
-            peer->early_notifications[index] = *notification;
-            peer->early_notification_held[index] = true;
-            return;
-        }
-    }
-}
-
-static void replay_early_notifications(struct peer *peer, int64_t now_elapsed_ms)
-{
-    for (size_t index = 0; index < peer->config.member_count; index++) {
-        if (!peer->early_notification_held[index]) {
-            continue;
-        }
-        peer->early_notification_held[index] = false;
-        if (peer->state != PEER_LOOKING || peer->failed) {
-            continue; /* decided meanwhile */
-        }
-        WITH_DECISION(peer, now_elapsed_ms,
-                      election_receive(peer->election, peer->members[index].id,
-                                       &peer->early_notifications[index], now_elapsed_ms));
-    }
-}
-
 static void start_election(struct peer *peer, int64_t now_elapsed_ms)
 {
     peer->state = PEER_LOOKING;
@@ -268,7 +257,6 @@ static void start_election(struct peer *peer, int64_t now_elapsed_ms)
     WITH_DECISION(peer, now_elapsed_ms,
                   election_start(peer->election, peer->last_logged_zxid, peer->current_epoch,
                                  now_elapsed_ms));
-    replay_early_notifications(peer, now_elapsed_ms);
 }
 
 /* ---- leaving a role ------------------------------------------------------------------ */
@@ -322,13 +310,6 @@ void peer_election_message(struct peer *peer, int64_t from_id,
 {
     if (peer->standalone || peer->failed) {
         return;
-    }
-    if (peer->state != PEER_LOOKING || peer->draining) {
-        /* A server that started looking before us: its vote would be lost
-         * if the election answered it now and forgot it, and the two of us
-         * would wait for a resend (hundreds of ms). Keep the newest one from
-         * each server and replay it when our round starts. */
-        keep_early_notification(peer, from_id, notification);
     }
     WITH_DECISION(peer, now_elapsed_ms,
                   election_receive(peer->election, from_id, notification, now_elapsed_ms));

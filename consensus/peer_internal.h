@@ -69,10 +69,6 @@ struct peer {
     int64_t role_started_ms;
     int64_t broadcast_started_ms;
     bool failed;                 /* fatal reported: do nothing more */
-    /* LOOKING notifications that came while we had a role (newest per
-     * member), replayed when our own round starts. */
-    struct election_notification early_notifications[ELECTION_MEMBERS_MAX];
-    bool early_notification_held[ELECTION_MEMBERS_MAX];
     /* The election's decision, taken when the election call returns. */
     bool decision_made;
     struct election_vote decision_vote;
@@ -122,6 +118,11 @@ bool peer_is_quorum(const struct peer *peer, const int64_t *ids, size_t id_count
 bool peer_is_voter(const struct peer *peer, int64_t id);
 void peer_committed_log_push(struct peer *peer, int64_t zxid, const uint8_t *bytes,
                              uint32_t byte_count);
+void peer_committed_log_adopt(struct peer *peer, int64_t zxid, uint8_t *owned_bytes,
+                              uint32_t byte_count);
+/* Takes the head of `queue` (a leader's outstanding proposal) into the
+ * committed log without copying its bytes. */
+void peer_committed_log_take_head(struct peer *peer, struct peer_txn_queue *queue);
 void peer_committed_log_clear(struct peer *peer, int64_t prev_zxid);
 int64_t peer_limit_ms(const struct peer *peer, int32_t ticks);
 

@@ -143,8 +143,7 @@ static void try_commit(struct peer *peer)
                 send_to(peer, learner, QUORUM_COMMIT, head->zxid, NULL, 0);
             }
         }
-        peer_committed_log_push(peer, head->zxid, head->bytes, head->byte_count);
-        peer_txn_queue_pop(&peer->outstanding);
+        peer_committed_log_take_head(peer, &peer->outstanding);
     }
     if (committed_zxid != 0) {
         peer->last_committed_zxid = committed_zxid;
@@ -739,8 +738,6 @@ void peer_leader_end(struct peer *peer)
     /* What was proposed is in our log and will be in our tree once it is
      * fast-forwarded: keep the committed log in step with the tree. */
     while (peer->outstanding.count > 0) {
-        struct peer_txn *txn = peer_txn_queue_at(&peer->outstanding, 0);
-        peer_committed_log_push(peer, txn->zxid, txn->bytes, txn->byte_count);
-        peer_txn_queue_pop(&peer->outstanding);
+        peer_committed_log_take_head(peer, &peer->outstanding);
     }
 }

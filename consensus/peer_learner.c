@@ -178,7 +178,7 @@ static struct peer_txn *log_txn(struct peer *peer, int64_t zxid, struct jute_byt
 static void apply_txn(struct peer *peer, struct peer_txn *txn)
 {
     const struct log_record *record = txn->record;
-    int status = sequencer_apply_committed(peer->sequencer, record->txn, record->txn_bytes);
+    int status = sequencer_apply_committed(peer->sequencer, record);
     if (status != ZK_OK) {
         peer_fail(peer, "a committed transaction from the leader does not decode: stopping");
         return;

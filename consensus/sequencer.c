@@ -1030,15 +1030,15 @@ static struct pending_entry *find_waiting(struct sequencer *sequencer, int64_t s
     return NULL;
 }
 
-int sequencer_apply_committed(struct sequencer *sequencer, const uint8_t *txn, size_t txn_bytes)
+int sequencer_apply_committed(struct sequencer *sequencer, const struct log_record *record)
 {
     struct jute_reader reader;
-    jute_reader_init(&reader, txn, txn_bytes);
+    jute_reader_init(&reader, record->txn, record->txn_bytes);
     uint8_t arena_bytes[64];
     struct jute_arena arena;
     jute_arena_init(&arena, arena_bytes, sizeof(arena_bytes));
     struct jute_txn_header header;
-    if (txn_bytes > UINT32_MAX || !jute_txn_header_decode(&reader, &arena, &header)) {
+    if (!jute_txn_header_decode(&reader, &arena, &header) || header.zxid != record->zxid) {
         return ZK_MARSHALLINGERROR;
     }
     int64_t closed_session_id = 0;
@@ -1052,13 +1052,6 @@ int sequencer_apply_committed(struct sequencer *sequencer, const uint8_t *txn, s
     } else if (header.type == ZK_OP_CLOSE_SESSION) {
         closed_session_id = header.client_id;
     }
-    struct log_record *record = malloc(sizeof(*record) + txn_bytes);
-    assert(record != NULL);
-    record->zxid = header.zxid;
-    record->roll_before = false;
-    record->txn_bytes = (uint32_t)txn_bytes;
-    memcpy(record->txn, txn, txn_bytes);
-
     bool at_head = false;
     struct pending_entry *waiting = NULL;
     if (sequencer->mode == SEQUENCER_LEARNER) {
@@ -1101,7 +1094,6 @@ int sequencer_apply_committed(struct sequencer *sequencer, const uint8_t *txn, s
     }
     sequencer->last_prepared_zxid = sequencer->last_zxid;
     sequencer->durable_zxid = sequencer->last_zxid;
-    free(record);
     pending_drain(sequencer);
     return ZK_OK;
 }

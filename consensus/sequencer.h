@@ -152,9 +152,10 @@ void sequencer_touch_session(struct sequencer *sequencer, int64_t session_id, in
 bool sequencer_revalidate_session(struct sequencer *sequencer, int64_t session_id,
                                   int32_t timeout_ms, int64_t now_elapsed_ms);
 
-/* Learner: a transaction the leader committed (TxnHeader + record), in
- * zxid order. Returns ZK_OK or ZK_MARSHALLINGERROR. */
-int sequencer_apply_committed(struct sequencer *sequencer, const uint8_t *txn, size_t txn_bytes);
+/* Learner: a transaction the leader committed, in zxid order: the record
+ * the learner logged (TxnHeader + record; it stays the caller's). Returns
+ * ZK_OK or ZK_MARSHALLINGERROR. */
+int sequencer_apply_committed(struct sequencer *sequencer, const struct log_record *record);
 /* Learner: the leader's SYNC for our oldest sync in flight. */
 void sequencer_sync_reached(struct sequencer *sequencer);
 /* Learner: the leader's answer to a revalidate. */

@@ -550,11 +550,6 @@ static void io_quorum_close(void *context, uint64_t connection_id)
     peer_net_quorum_close(core->net, connection_id);
 }
 
-static void io_log_append(void *context, struct log_record *record)
-{
-    append_to_log(context, record);
-}
-
 static bool io_epoch_write(void *context, bool accepted, int64_t epoch)
 {
     struct core *core = context;
@@ -946,7 +941,7 @@ int core_start_peer(struct core *core, const struct core_ensemble *ensemble, cha
         .quorum_connect = io_quorum_connect,
         .quorum_send = io_quorum_send,
         .quorum_close = io_quorum_close,
-        .log_append = io_log_append,
+        .log_append = append_to_log,
         .epoch_write = io_epoch_write,
         .truncate = io_truncate,
         .install_snapshot = io_install_snapshot,

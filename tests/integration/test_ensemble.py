@@ -232,14 +232,12 @@ def test_follower_rejoins_by_diff_and_by_snap(kind):
             assert count_children(group, follower, "/rejoin") == 50
             assert ("DIFF" in group.log(follower)) or kind == "zookeeper"
             group.stop(follower)
-            transaction = client.transaction()
             for index in range(700):
                 client.create(f"/rejoin/snap-{index}", b"s" * 100)
             group.start(follower)
             group.wait_for(lambda: group.mode(follower) == "follower", "the follower back")
             assert count_children(group, follower, "/rejoin") == 750
             assert ("SNAP" in group.log(follower)) or kind == "zookeeper"
-            del transaction
         finally:
             client.stop()
             client.close()

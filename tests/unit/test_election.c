@@ -1123,6 +1123,38 @@ static void test_ensemble_of_one(void **state)
     }
 }
 
+
+/* A voter's LOOKING notification that arrives before our round starts is
+ * kept and counted once it does: with two others proposing 3, server 1
+ * (of 4 voters) adopts 3 at its start and decides after the finalize wait,
+ * without waiting for anyone to resend. */
+static void test_early_notification_counts_when_the_round_starts(void **state)
+{
+    (void)state;
+    struct capture capture;
+    struct election *election = capture_election(&capture, 1);
+    struct election_notification from_2 = looking(3, 0x100000005, 1, 1);
+    struct election_notification from_3 = looking(3, 0x100000005, 1, 1);
+    election_receive(election, 2, &from_2, 1000);
+    election_receive(election, 3, &from_3, 1000);
+    assert_int_equal(capture.decided_count, 0);
+    election_start(election, 0x100000004, 1, 1010);
+    assert_int_equal(election_current_vote(election).leader, 3);
+    /* Our own (re-proposed) notification comes back to us. */
+    for (size_t index = 0; index < capture.sent_count; index++) {
+        if (capture.to[index] == 1 && capture.sent[index].leader == 3) {
+            election_receive(election, 1, &capture.sent[index], 1010);
+            break;
+        }
+    }
+    assert_int_equal(capture.decided_count, 0);
+    election_tick(election, 1010 + FINALIZE_WAIT_MS);
+    assert_int_equal(capture.decided_count, 1);
+    assert_int_equal(capture.decided_state, PEER_FOLLOWING);
+    assert_int_equal(capture.decided_vote.leader, 3);
+    election_destroy(election);
+}
+
 /* set_current with LOOKING is no role: the round goes on. */
 static void test_set_current_looking_keeps_the_round(void **state)
 {
@@ -1376,6 +1408,7 @@ int main(void)
         cmocka_unit_test(test_finalize_wait),
         cmocka_unit_test(test_observer_learns_and_never_counts),
         cmocka_unit_test(test_ensemble_of_one),
+        cmocka_unit_test(test_early_notification_counts_when_the_round_starts),
         cmocka_unit_test(test_set_current_looking_keeps_the_round),
         cmocka_unit_test(test_reelection_after_leader_loss),
         cmocka_unit_test(test_randomised_delivery),
