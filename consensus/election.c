@@ -179,6 +179,27 @@ static bool votes_reach_quorum(const struct election *election, const struct sto
     return acks > election->voting_count / 2;
 }
 
+/* A Cheetah addition for servers without a vote (observers, servers
+ * reconfigured out): more than half of the voters follow or lead `leader`,
+ * whatever epoch their votes name. A learner that joined a leader late
+ * keeps the vote it joined with while the leader goes on into new epochs,
+ * so the voters' votes may disagree on the epoch for good; ZooKeeper's
+ * equality then leaves a server without a vote looking forever (found by
+ * the simulation with reconfigs). Safe: such a server decides nothing for
+ * anybody else, and a leader that is not leading refuses it. */
+static bool voters_name_leader(const struct election *election, const struct stored_vote *votes,
+                               int64_t leader)
+{
+    size_t acks = 0;
+    for (size_t i = 0; i < election->member_count; i++) {
+        if (election->members[i].voting && votes[i].present &&
+            votes[i].vote.state != PEER_LOOKING && votes[i].vote.leader == leader) {
+            acks++;
+        }
+    }
+    return acks > election->voting_count / 2;
+}
+
 /* checkLeader: another leader must have said itself that it is LEADING;
  * we lead only when the votes are from our own round. */
 static bool leader_confirmed(const struct election *election, const struct stored_vote *votes,
@@ -361,12 +382,29 @@ static void handle_established(struct election *election, size_t from_index,
     }
     /* outofelection also keeps this round's votes (ZOOKEEPER-1732). */
     election->out_of_election[from_index] = target;
-    if (votes_reach_quorum(election, election->out_of_election, &target) &&
+    bool quorum = election->my_voting
+                      ? votes_reach_quorum(election, election->out_of_election, &target)
+                      : voters_name_leader(election, election->out_of_election,
+                                           notification->leader);
+    if (quorum &&
         leader_confirmed(election, election->out_of_election, notification->leader,
                          notification->election_epoch)) {
         election->logical_clock = notification->election_epoch;
-        decide(election, notification->leader, notification->zxid,
-               notification->election_epoch, notification->peer_epoch);
+        /* A Cheetah addition: the vote kept is the leader's own (its
+         * LEADING notification), not the one that completed the quorum.
+         * Followers that joined late otherwise keep whatever stale vote
+         * a follower answered with, and once their votes disagree with the
+         * leader's on the peer epoch, a server that needs them to find the
+         * leader (one reconfigured out, then in) never gathers a quorum of
+         * equal votes (found by the simulation with reconfigs). */
+        struct election_vote joined = {.zxid = notification->zxid,
+                                       .peer_epoch = notification->peer_epoch};
+        size_t leader_index = member_index(election, notification->leader);
+        if (notification->leader != election->my_id && leader_index < election->member_count) {
+            joined = election->out_of_election[leader_index].vote;
+        }
+        decide(election, notification->leader, joined.zxid, notification->election_epoch,
+               joined.peer_epoch);
     }
 }
 
@@ -484,6 +522,7 @@ struct election *election_create(const struct election_config *config,
     election->interval_min_ms = config->notification_interval_min_ms;
     election->interval_max_ms = config->notification_interval_max_ms;
     election->output = *output;
+    election->logical_clock = config->logical_clock;
     election->state = PEER_LOOKING;
     election->proposed_leader = -1;
     election->proposed_zxid = -1;
@@ -549,7 +588,17 @@ void election_receive(struct election *election, int64_t from_id,
 {
     assert(!election->sending);
     size_t from_index = member_index(election, from_id);
-    if (from_index == election->member_count || !state_is_valid(notification->state)) {
+    if (!state_is_valid(notification->state)) {
+        return;
+    }
+    if (from_index == election->member_count) {
+        /* Not a member (reconfigured out, or about to join): ZooKeeper's
+         * WorkerReceiver answers every non-voter with the vote it holds, so
+         * that server can find the leader; its vote counts nowhere. */
+        if (election->my_voting && (election->round_running || election->state != PEER_LOOKING)) {
+            struct election_vote vote = election_current_vote(election);
+            send_to(election, from_id, &vote, election->logical_clock, election->state);
+        }
         return;
     }
     bool from_voting = election->members[from_index].voting;

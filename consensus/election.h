@@ -21,7 +21,9 @@
  *   a majority (counting the leader itself, which must say LEADING) agrees
  *   on a leader, it follows that leader (outofelection).
  * - A server that is not LOOKING answers every LOOKING notification with its
- *   current vote, so late starters learn the leader.
+ *   current vote, so late starters learn the leader. A voter answers every
+ *   notification of an observer or of a server that is not a member (one
+ *   reconfigured out, or about to join) with the vote it holds.
  * - A LOOKING notification from a voter that arrives while no round runs is
  *   kept (the newest per server) and handled when our round starts (a
  *   Cheetah addition: ZooKeeper drops it and waits for a resend).
@@ -80,6 +82,9 @@ struct election_config {
     int64_t finalize_wait_ms;              /* 200 in ZooKeeper */
     int64_t notification_interval_min_ms;  /* 200 in ZooKeeper (finalizeWait) */
     int64_t notification_interval_max_ms;  /* 60000 in ZooKeeper */
+    /* The round counter to go on from (a reconfig re-creates the election
+     * with the new members; 0 at start). */
+    int64_t logical_clock;
 };
 
 struct election_output {
@@ -112,8 +117,9 @@ void election_start(struct election *election, int64_t last_zxid, int64_t curren
                     int64_t now_ms);
 
 /* A notification that arrived from server `from_id` (any state). Answers,
- * re-proposals and a decision may come out through the output. Notifications
- * from unknown ids are ignored. */
+ * re-proposals and a decision may come out through the output. A
+ * notification from a server that is not a member is only answered (with
+ * the vote held), as ZooKeeper answers every non-voter. */
 void election_receive(struct election *election, int64_t from_id,
                       const struct election_notification *notification, int64_t now_ms);
 

@@ -63,12 +63,7 @@ bool peer_send_packet(struct peer *peer, uint64_t connection_id, int32_t type, i
 
 bool peer_is_voter(const struct peer *peer, int64_t id)
 {
-    for (size_t index = 0; index < peer->config.member_count; index++) {
-        if (peer->members[index].id == id) {
-            return peer->members[index].voting;
-        }
-    }
-    return false;
+    return quorum_config_is_voter(peer->config_active, id);
 }
 
 bool peer_is_quorum(const struct peer *peer, const int64_t *ids, size_t id_count)
@@ -76,7 +71,167 @@ bool peer_is_quorum(const struct peer *peer, const int64_t *ids, size_t id_count
     if (peer->standalone) {
         return true;
     }
-    return election_is_quorum(peer->election, ids, id_count);
+    return quorum_config_is_quorum(peer->config_active, ids, id_count);
+}
+
+/* ---- membership ------------------------------------------------------------------ */
+
+bool peer_reconfig_txn_config(const uint8_t *bytes, size_t byte_count, struct quorum_config *out)
+{
+    struct jute_reader reader;
+    jute_reader_init(&reader, bytes, byte_count);
+    struct jute_txn_header header;
+    struct jute_set_data_txn txn;
+    if (!jute_txn_header_decode(&reader, NULL, &header) || header.type != ZK_OP_RECONFIG ||
+        !jute_set_data_txn_decode(&reader, NULL, &txn) || txn.data.len < 0) {
+        return false;
+    }
+    return quorum_config_parse((const char *)txn.data.ptr, (size_t)txn.data.len, out, NULL, 0);
+}
+
+static void election_send_hook(void *context, int64_t to_id,
+                               const struct election_notification *notification);
+static void election_decided_hook(void *context, const struct election_vote *vote,
+                                  enum peer_state state);
+
+/* The election over the active configuration's members, going on from
+ * `logical_clock`. A server that is not a member (reconfigured out) takes
+ * part without a vote: it learns the leader from the voters' answers and
+ * follows it, as ZooKeeper 3.8 does. */
+static struct election *election_for(struct peer *peer, int64_t logical_clock)
+{
+    struct election_member members[ELECTION_MEMBERS_MAX + 1];
+    size_t count = quorum_config_election_members(peer->config_active, members);
+    if (!quorum_config_find(peer->config_active, peer->config.my_id)) {
+        members[count++] = (struct election_member){.id = peer->config.my_id, .voting = false};
+    }
+    struct election_config election_config = {
+        .my_id = peer->config.my_id,
+        .members = members,
+        .member_count = count,
+        .finalize_wait_ms = PEER_FINALIZE_WAIT_MS,
+        .notification_interval_min_ms = PEER_FINALIZE_WAIT_MS,
+        .notification_interval_max_ms = PEER_NOTIFICATION_INTERVAL_MAX_MS,
+        .logical_clock = logical_clock,
+    };
+    struct election_output election_output = {
+        .send = election_send_hook,
+        .decided = election_decided_hook,
+        .context = peer,
+    };
+    return election_create(&election_config, &election_output);
+}
+
+void peer_activate_config(struct peer *peer, const struct quorum_config *next)
+{
+    if (peer->standalone || next->version <= peer->config_active->version) {
+        return;
+    }
+    *peer->config_active = *next;
+    if (peer->config_last_seen->version <= next->version) {
+        *peer->config_last_seen = *next;
+    }
+    if (peer->reconfig_zxid != 0 && peer->reconfig_zxid <= next->version) {
+        peer->reconfig_zxid = 0;
+    }
+    bool formatted = quorum_config_format(next, peer->config_text, QUORUM_CONFIG_TEXT_BYTES_MAX);
+    assert(formatted);
+    (void)formatted;
+    peer_log(peer, "reconfig: configuration 0x%" PRIx64 " is active (%zu servers, %zu voting)%s",
+             (uint64_t)next->version, next->server_count, quorum_config_voter_count(next),
+             quorum_config_find(next, peer->config.my_id) ? ""
+                                                          : "; this server is not in it");
+    /* The election answers with the vote it holds; a new one over the new
+     * members takes the same vote and goes on counting rounds. */
+    struct election_vote current = election_current_vote(peer->election);
+    int64_t clock = election_logical_clock(peer->election);
+    struct election *replacement = election_for(peer, clock);
+    if (replacement) {
+        election_destroy(peer->election);
+        peer->election = replacement;
+        if (peer->state != PEER_LOOKING) {
+            current.state = peer->state;
+            election_set_current(peer->election, &current);
+        }
+    } else {
+        peer_log(peer, "reconfig: the election keeps the previous members (too many servers)");
+    }
+    if (peer->io.config_activated) {
+        peer->io.config_activated(peer->io.context, next, peer->config_text);
+    }
+}
+
+/* ZooKeeper's PrepRequestProcessor reconfig checks that need the ensemble:
+ * no reconfig in flight, the version the client started from, the new
+ * membership's rules, and a synced quorum of it connected now. */
+int peer_leader_reconfig(void *context, const struct jute_reconfig_request *request,
+                         int64_t zxid, char *text_out, size_t text_bytes)
+{
+    struct peer *peer = context;
+    if (peer->standalone || peer->state != PEER_LEADING) {
+        return ZK_UNIMPLEMENTED; /* standalone ZooKeeper answers the same */
+    }
+    if (peer->config_last_seen->version != peer->config_active->version) {
+        peer_log(peer, "reconfig refused: reconfig 0x%" PRIx64 " is still in progress",
+                 (uint64_t)peer->config_last_seen->version);
+        return ZK_RECONFIGINPROGRESS;
+    }
+    if (request->cur_config_id != -1 &&
+        request->cur_config_id != peer->config_last_seen->version) {
+        peer_log(peer,
+                 "Reconfiguration from version %" PRId64 " failed -- last seen version is %" PRId64,
+                 request->cur_config_id, peer->config_last_seen->version);
+        return ZK_BADVERSION;
+    }
+    struct quorum_reconfig_request parsed = {
+        .joining = request->joining_servers.len >= 0 ? (const char *)request->joining_servers.ptr
+                                                     : NULL,
+        .joining_len = request->joining_servers.len > 0 ? (size_t)request->joining_servers.len : 0,
+        .leaving = request->leaving_servers.len >= 0 ? (const char *)request->leaving_servers.ptr
+                                                     : NULL,
+        .leaving_len = request->leaving_servers.len > 0 ? (size_t)request->leaving_servers.len : 0,
+        .new_members = request->new_members.len >= 0 ? (const char *)request->new_members.ptr
+                                                     : NULL,
+        .new_members_len = request->new_members.len > 0 ? (size_t)request->new_members.len : 0,
+    };
+    if (parsed.joining && !parsed.joining_len) {
+        parsed.joining = "";
+    }
+    if (parsed.leaving && !parsed.leaving_len) {
+        parsed.leaving = "";
+    }
+    if (parsed.new_members && !parsed.new_members_len) {
+        parsed.new_members = "";
+    }
+    char why[256] = "";
+    int rc = quorum_config_reconfig(peer->config_last_seen, &parsed, zxid,
+                                    peer->config.standalone_enabled ? 2 : 1,
+                                    peer->config_scratch, why, sizeof(why));
+    if (rc != ZK_OK) {
+        peer_log(peer, "reconfig refused: %s", why);
+        return rc;
+    }
+    /* Leader.isQuorumSynced: the leader (if it votes in the new config)
+     * and the followers in broadcast make a quorum of the new config. */
+    int64_t ids[PEER_LEARNERS_MAX + 1];
+    size_t count = 0;
+    ids[count++] = peer->config.my_id;
+    for (size_t index = 0; index < PEER_LEARNERS_MAX; index++) {
+        const struct learner_link *learner = &peer->learners[index];
+        if (learner->used && !learner->observer && learner->stage == LEARNER_ACTIVE) {
+            ids[count++] = learner->id;
+        }
+    }
+    if (!quorum_config_is_quorum(peer->config_scratch, ids, count)) {
+        peer_log(peer, "Reconfig failed - there must be a connected and synced quorum in new "
+                       "configuration");
+        return ZK_NEWCONFIGNOQUORUM;
+    }
+    if (!quorum_config_format(peer->config_scratch, text_out, text_bytes)) {
+        peer_log(peer, "reconfig refused: the new configuration's text is too long");
+        return ZK_BADARGUMENTS;
+    }
+    return ZK_OK;
 }
 
 /* ---- transaction queues ------------------------------------------------------ */
@@ -221,6 +376,7 @@ static void election_decided_hook(void *context, const struct election_vote *vot
 static void start_role(struct peer *peer, int64_t now_elapsed_ms)
 {
     peer->decision_made = false;
+    peer->reconfig_zxid = 0; /* a new role decides what a seen reconfig becomes */
     peer->election_time_ms = now_elapsed_ms - peer->election_started_ms;
     peer->leader_id = peer->decision_vote.leader;
     peer->role_started_ms = now_elapsed_ms;
@@ -228,9 +384,18 @@ static void start_role(struct peer *peer, int64_t now_elapsed_ms)
         peer_log(peer, "LEADING - LEADER ELECTION TOOK - %" PRId64 " MS", peer->election_time_ms);
         peer_lead(peer, now_elapsed_ms);
     } else {
-        peer_log(peer, "%s - LEADER ELECTION TOOK - %" PRId64 " MS (leader %" PRId64 ")",
+        if (peer->decision_state == PEER_OBSERVING &&
+            !quorum_config_find(peer->config_active, peer->config.my_id)) {
+            /* Not a member: it follows without a vote (ZooKeeper's learner
+             * type stays participant), it does not observe. */
+            peer->decision_state = PEER_FOLLOWING;
+        }
+        peer_log(peer,
+                 "%s - LEADER ELECTION TOOK - %" PRId64 " MS (leader %" PRId64
+                 ", round %" PRId64 ", peer epoch %" PRId64 ")",
                  peer->decision_state == PEER_OBSERVING ? "OBSERVING" : "FOLLOWING",
-                 peer->election_time_ms, peer->decision_vote.leader);
+                 peer->election_time_ms, peer->decision_vote.leader,
+                 peer->decision_vote.election_epoch, peer->decision_vote.peer_epoch);
         peer->state = peer->decision_state;
         peer_follow(peer, peer->decision_vote.leader, now_elapsed_ms);
     }
@@ -306,9 +471,26 @@ void peer_leave_role(struct peer *peer, const char *why, int64_t now_elapsed_ms)
 
 void peer_election_message(struct peer *peer, int64_t from_id,
                            const struct election_notification *notification,
+                           const char *config_text, size_t config_text_bytes,
                            int64_t now_elapsed_ms)
 {
     if (peer->standalone || peer->failed) {
+        return;
+    }
+    if (config_text && config_text_bytes > 0 && peer->state == PEER_LOOKING && !peer->draining &&
+        quorum_config_parse(config_text, config_text_bytes, peer->config_scratch, NULL, 0) &&
+        peer->config_scratch->version > peer->config_active->version &&
+        peer->config_scratch->server_count > 0) {
+        /* A server reconfigured out (or one that was down) learns the
+         * configuration from the servers that answer it: the election
+         * starts over with the new members. */
+        peer_log(peer,
+                 "server %" PRId64 " has configuration 0x%" PRIx64 ", newer than ours (0x%" PRIx64
+                 "): adopted, the election starts again",
+                 from_id, (uint64_t)peer->config_scratch->version,
+                 (uint64_t)peer->config_active->version);
+        peer_activate_config(peer, peer->config_scratch);
+        start_election(peer, now_elapsed_ms);
         return;
     }
     WITH_DECISION(peer, now_elapsed_ms,
@@ -416,7 +598,7 @@ void peer_log_durable(struct peer *peer, int64_t zxid, int64_t now_elapsed_ms)
         return;
     }
     if (peer->state == PEER_LEADING) {
-        peer_leader_durable(peer);
+        peer_leader_durable(peer, now_elapsed_ms);
     } else if (peer->state == PEER_FOLLOWING || peer->state == PEER_OBSERVING) {
         peer_learner_durable(peer);
     }
@@ -493,6 +675,28 @@ void peer_status_get(const struct peer *peer, struct peer_status *out)
 
 /* ---- life ------------------------------------------------------------------------------ */
 
+/* The configuration text must name exactly the members given (with their
+ * voting), so that the two views of the ensemble cannot disagree. */
+static bool config_matches_members(const struct peer_config *config, struct quorum_config *out)
+{
+    if (config->member_count == 0) {
+        memset(out, 0, sizeof(*out));
+        return true;
+    }
+    const char *text = config->config_text ? config->config_text : "";
+    if (!quorum_config_parse(text, strlen(text), out, NULL, 0) ||
+        out->server_count != config->member_count || out->server_count == 0) {
+        return false;
+    }
+    for (size_t index = 0; index < config->member_count; index++) {
+        const struct quorum_server *server = quorum_config_find(out, config->members[index].id);
+        if (!server || server->observer == config->members[index].voting) {
+            return false;
+        }
+    }
+    return true;
+}
+
 struct peer *peer_create(const struct peer_config *config, const struct peer_io *io,
                          struct sequencer *sequencer, int64_t last_logged_zxid)
 {
@@ -504,14 +708,26 @@ struct peer *peer_create(const struct peer_config *config, const struct peer_io 
         return NULL;
     }
     peer->config = *config;
-    if (config->member_count > 0) {
-        memcpy(peer->members, config->members, config->member_count * sizeof(*peer->members));
+    peer->config.members = NULL; /* config_active holds them */
+    peer->config.config_text = NULL;
+    peer->config_active = calloc(1, sizeof(*peer->config_active));
+    peer->config_last_seen = calloc(1, sizeof(*peer->config_last_seen));
+    peer->config_scratch = calloc(1, sizeof(*peer->config_scratch));
+    peer->config_text = calloc(1, QUORUM_CONFIG_TEXT_BYTES_MAX);
+    if (!peer->config_active || !peer->config_last_seen || !peer->config_scratch ||
+        !peer->config_text || !config_matches_members(config, peer->config_active)) {
+        peer_destroy(peer);
+        return NULL;
     }
-    peer->config.members = peer->members;
-    if (config->config_text) {
-        snprintf(peer->config_text, sizeof(peer->config_text), "%s", config->config_text);
+    *peer->config_last_seen = *peer->config_active;
+    const char *seen = config->last_seen_config_text;
+    if (seen && config->member_count > 0 &&
+        quorum_config_parse(seen, strlen(seen), peer->config_scratch, NULL, 0) &&
+        peer->config_scratch->server_count > 0 &&
+        peer->config_scratch->version > peer->config_active->version) {
+        *peer->config_last_seen = *peer->config_scratch;
     }
-    peer->config.config_text = peer->config_text;
+    peer->config.last_seen_config_text = NULL;
     peer->io = *io;
     peer->sequencer = sequencer;
     peer->standalone = config->member_count == 0;
@@ -530,20 +746,7 @@ struct peer *peer_create(const struct peer_config *config, const struct peer_io 
               peer_txn_queue_init(&peer->outstanding, PEER_OUTSTANDING_MAX) &&
               peer_txn_queue_init(&peer->logged, PEER_OUTSTANDING_MAX);
     if (ok && !peer->standalone) {
-        struct election_config election_config = {
-            .my_id = config->my_id,
-            .members = peer->members,
-            .member_count = config->member_count,
-            .finalize_wait_ms = PEER_FINALIZE_WAIT_MS,
-            .notification_interval_min_ms = PEER_FINALIZE_WAIT_MS,
-            .notification_interval_max_ms = PEER_NOTIFICATION_INTERVAL_MAX_MS,
-        };
-        struct election_output election_output = {
-            .send = election_send_hook,
-            .decided = election_decided_hook,
-            .context = peer,
-        };
-        peer->election = election_create(&election_config, &election_output);
+        peer->election = election_for(peer, 0);
         ok = peer->election != NULL;
     }
     if (!ok) {
@@ -555,6 +758,7 @@ struct peer *peer_create(const struct peer_config *config, const struct peer_io 
         .forward = forward_hook,
         .revalidate = revalidate_hook,
         .learner_sync = learner_sync_hook,
+        .reconfig = peer_leader_reconfig,
         .context = peer,
     };
     sequencer_set_replication(sequencer, &replication);
@@ -576,6 +780,10 @@ void peer_destroy(struct peer *peer)
     peer_txn_queue_free(&peer->committed_log);
     peer_txn_queue_free(&peer->outstanding);
     peer_txn_queue_free(&peer->logged);
+    free(peer->config_active);
+    free(peer->config_last_seen);
+    free(peer->config_scratch);
+    free(peer->config_text);
     jute_writer_free(&peer->out);
     jute_writer_free(&peer->payload);
     free(peer);

@@ -30,6 +30,7 @@
 
 #include "consensus/election.h"
 #include "consensus/pipeline.h"
+#include "consensus/quorum_config.h"
 #include "consensus/sequencer.h"
 
 /* QuorumPeer.ZabState, as mntr's zk_peer_state prints it. */
@@ -61,8 +62,22 @@ struct peer_config {
     int64_t accepted_epoch;                /* acceptedEpoch file (0 when absent) */
     int64_t current_epoch;                 /* currentEpoch file (0 when absent) */
     uint32_t packet_data_bytes_max;        /* largest QuorumPacket data accepted */
-    /* The quorum verifier text sent in NEWLEADER (quorum_config_text). */
+    /* The configuration as text (quorum_config.h: server.N lines and
+     * version): it names the same members as `members`, with their
+     * addresses, and is what NEWLEADER and a reconfig start from. */
     const char *config_text;
+    /* /zookeeper/config as recovery left it (may be NULL): when its
+     * version is newer than `config_text`'s, a reconfig was logged and not
+     * seen active; it is the last seen configuration (ZooKeeper keeps it
+     * in zoo.cfg.dynamic.next). */
+    const char *last_seen_config_text;
+    /* zoo.cfg standaloneEnabled (ZooKeeper's default: true): a reconfig
+     * must then leave at least 2 voters, else 1. */
+    bool standalone_enabled;
+    /* zoo.cfg reconfigEnabled: the first leader of an ensemble whose
+     * configuration has version 0 gives it the new epoch's first zxid
+     * (ZOOKEEPER-1783), as ZooKeeper 3.8 does. */
+    bool reconfig_enabled;
 };
 
 struct peer_io {
@@ -95,6 +110,10 @@ struct peer_io {
      * (sequencer_replace_tree) and saves it as snapshot.<zxid>. */
     bool (*install_snapshot)(void *context, const uint8_t *stream, size_t stream_bytes,
                              int64_t zxid);
+    /* A reconfig became active (this server's membership changed): the
+     * caller reaches the new members and persists `text`. May be NULL. */
+    void (*config_activated)(void *context, const struct quorum_config *config,
+                             const char *text);
     /* What happened, for the server log (one line, no newline). */
     void (*log_message)(void *context, const char *line);
     /* Something failed that the server cannot go on from (a disk write of
@@ -135,8 +154,12 @@ void peer_start(struct peer *peer, int64_t now_ms, int64_t now_elapsed_ms);
 
 /* Inputs. now_ms is the wall clock (transaction times), now_elapsed_ms the
  * monotonic clock (every timeout). */
+/* `config_text` (may be NULL) is the sender's configuration, as the
+ * notification carries it: a LOOKING server adopts a newer one and starts
+ * its election again (FastLeaderElection's WorkerReceiver). */
 void peer_election_message(struct peer *peer, int64_t from_id,
                            const struct election_notification *notification,
+                           const char *config_text, size_t config_text_bytes,
                            int64_t now_elapsed_ms);
 void peer_quorum_accepted(struct peer *peer, uint64_t connection_id, int64_t now_elapsed_ms);
 void peer_quorum_connected(struct peer *peer, uint64_t connection_id, int64_t now_elapsed_ms);

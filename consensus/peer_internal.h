@@ -4,6 +4,7 @@
 #define CHEETAH_PEER_INTERNAL_H
 
 #include "consensus/peer.h"
+#include "consensus/quorum_config.h"
 #include "consensus/quorum_wire.h"
 
 /* A transaction with its bytes, kept by the peer: the leader's outstanding
@@ -49,8 +50,21 @@ struct learner_link {
 
 struct peer {
     struct peer_config config;
-    struct election_member members[ELECTION_MEMBERS_MAX];
-    char config_text[4096];
+    /* Membership (consensus/quorum_config.h). `config_active` decides votes
+     * and quorums; `config_last_seen` is the newest one proposed (the
+     * active one when no reconfig is in flight): while they differ, a
+     * proposal commits only with a quorum of both (ZooKeeper's Leader). */
+    struct quorum_config *config_active;
+    struct quorum_config *config_last_seen;
+    struct quorum_config *config_scratch;
+    int64_t reconfig_zxid;       /* the reconfig proposed and not yet active; 0: none */
+    /* A learner's role cannot go on under a configuration just activated
+     * (removed, type changed, another leader designated): left once the
+     * packet that activated it is handled. NULL: nothing to leave for. */
+    const char *leave_for_reconfig;
+    int64_t designated_leader;   /* learner: the leader a COMMITANDACTIVATE names */
+    bool fast_forwarding;        /* applying the logged tail as a role ends */
+    char *config_text;           /* QUORUM_CONFIG_TEXT_BYTES_MAX: scratch for texts */
     struct peer_io io;
     struct sequencer *sequencer;
     struct election *election; /* NULL standalone */
@@ -125,6 +139,15 @@ void peer_committed_log_adopt(struct peer *peer, int64_t zxid, uint8_t *owned_by
 void peer_committed_log_take_head(struct peer *peer, struct peer_txn_queue *queue);
 void peer_committed_log_clear(struct peer *peer, int64_t prev_zxid);
 int64_t peer_limit_ms(const struct peer *peer, int32_t ticks);
+/* The configuration a reconfig transaction (txn header + SetDataTxn) holds;
+ * false when `bytes` are not a reconfig or the text does not parse. */
+bool peer_reconfig_txn_config(const uint8_t *bytes, size_t byte_count, struct quorum_config *out);
+/* Makes `next` the active configuration (and the last seen, unless a newer
+ * one was seen): quorums, the election's members, io.config_activated. */
+void peer_activate_config(struct peer *peer, const struct quorum_config *next);
+/* The reconfig hook (store_reconfig_fn) for the leader's sequencer. */
+int peer_leader_reconfig(void *context, const struct jute_reconfig_request *request,
+                         int64_t zxid, char *text_out, size_t text_bytes);
 
 bool peer_txn_queue_init(struct peer_txn_queue *queue, size_t capacity);
 void peer_txn_queue_free(struct peer_txn_queue *queue);
@@ -140,7 +163,7 @@ void peer_leader_packet(struct peer *peer, struct learner_link *learner,
                         int64_t now_elapsed_ms);
 struct learner_link *peer_leader_find(struct peer *peer, uint64_t connection_id);
 void peer_leader_closed(struct peer *peer, struct learner_link *learner, const char *why);
-void peer_leader_durable(struct peer *peer);
+void peer_leader_durable(struct peer *peer, int64_t now_elapsed_ms);
 int64_t peer_leader_tick(struct peer *peer, int64_t now_elapsed_ms);
 void peer_leader_end(struct peer *peer);
 void peer_leader_propose(struct peer *peer, struct log_record *record);

@@ -108,6 +108,13 @@ void peer_leader_propose(struct peer *peer, struct log_record *record)
     txn->byte_count = record->txn_bytes;
     peer->outstanding.bytes += record->txn_bytes;
     peer->last_logged_zxid = record->zxid;
+    if (peer_reconfig_txn_config(record->txn, record->txn_bytes, peer->config_scratch)) {
+        /* Leader.propose: from here on proposals need a quorum of both the
+         * active and the proposed configuration. */
+        *peer->config_last_seen = *peer->config_scratch;
+        peer->reconfig_zxid = record->zxid;
+        peer_log(peer, "reconfig 0x%" PRIx64 " proposed", (uint64_t)record->zxid);
+    }
     peer->io.log_append(peer->io.context, record);
     for (size_t index = 0; index < PEER_LEARNERS_MAX; index++) {
         struct learner_link *learner = &peer->learners[index];
@@ -117,21 +124,79 @@ void peer_leader_propose(struct peer *peer, struct log_record *record)
     }
 }
 
-/* Commits every outstanding proposal a quorum has, in order. */
-static void try_commit(struct peer *peer)
+/* Leader.getDesignatedLeader: the leader stays if it votes in the new
+ * configuration; otherwise the lowest id among the new voters that acked
+ * the reconfig leads next. */
+static int64_t designated_leader(const struct peer *peer, const int64_t *acked, size_t count)
+{
+    if (quorum_config_is_voter(peer->config_last_seen, peer->config.my_id)) {
+        return peer->config.my_id;
+    }
+    int64_t chosen = -1;
+    for (size_t index = 0; index < count; index++) {
+        if (quorum_config_is_voter(peer->config_last_seen, acked[index]) &&
+            (chosen == -1 || acked[index] < chosen)) {
+            chosen = acked[index];
+        }
+    }
+    return chosen;
+}
+
+/* The reconfig at the head commits: followers get COMMITANDACTIVATE and
+ * observers INFORMANDACTIVATE, both naming the designated leader, and the
+ * new configuration becomes active here. */
+static int64_t commit_reconfig(struct peer *peer, struct peer_txn *head, const int64_t *acked,
+                               size_t acked_count)
+{
+    int64_t designated = designated_leader(peer, acked, acked_count);
+    size_t bytes = 8u + head->byte_count;
+    uint8_t *data = malloc(bytes);
+    assert(data != NULL);
+    jute_store_be64(data, (uint64_t)designated);
+    memcpy(data + 8, head->bytes, head->byte_count);
+    for (size_t index = 0; index < PEER_LEARNERS_MAX; index++) {
+        struct learner_link *learner = &peer->learners[index];
+        if (!learner->used || learner->stage < LEARNER_SYNCING) {
+            continue;
+        }
+        if (learner->observer) {
+            send_to(peer, learner, QUORUM_INFORMANDACTIVATE, head->zxid, data, bytes);
+        } else {
+            send_to(peer, learner, QUORUM_COMMITANDACTIVATE, head->zxid, data, 8);
+        }
+    }
+    free(data);
+    bool parsed = peer_reconfig_txn_config(head->bytes, head->byte_count, peer->config_scratch);
+    assert(parsed);
+    (void)parsed;
+    peer_activate_config(peer, peer->config_scratch);
+    return designated;
+}
+
+/* Commits every outstanding proposal a quorum has, in order. While a
+ * reconfig is in flight, the quorum must hold in both configurations. */
+static void try_commit(struct peer *peer, int64_t now_elapsed_ms)
 {
     int64_t ids[PEER_LEARNERS_MAX + 1];
     int64_t committed_zxid = 0;
-    while (peer->outstanding.count > 0) {
+    int64_t designated = peer->config.my_id;
+    while (peer->outstanding.count > 0 && designated == peer->config.my_id) {
         struct peer_txn *head = peer_txn_queue_at(&peer->outstanding, 0);
         if (peer->durable_zxid < head->zxid) {
             break;
         }
         size_t count = voters_at(peer, LEARNER_WAIT_START, head->zxid, ids);
-        if (!peer_is_quorum(peer, ids, count)) {
+        if (!peer_is_quorum(peer, ids, count) ||
+            (peer->reconfig_zxid != 0 && head->zxid >= peer->reconfig_zxid &&
+             !quorum_config_is_quorum(peer->config_last_seen, ids, count))) {
             break;
         }
         committed_zxid = head->zxid;
+        if (head->zxid == peer->reconfig_zxid) {
+            designated = commit_reconfig(peer, head, ids, count);
+            peer_committed_log_take_head(peer, &peer->outstanding);
+            continue;
+        }
         for (size_t index = 0; index < PEER_LEARNERS_MAX; index++) {
             struct learner_link *learner = &peer->learners[index];
             if (!learner->used || learner->stage < LEARNER_SYNCING) {
@@ -149,11 +214,21 @@ static void try_commit(struct peer *peer)
         peer->last_committed_zxid = committed_zxid;
         sequencer_durable(peer->sequencer, committed_zxid);
     }
+    if (designated != peer->config.my_id) {
+        /* Leader.tryToCommit: a leader that is not in the new configuration
+         * commits nothing more and hands over. */
+        char why[160];
+        snprintf(why, sizeof(why),
+                 "reconfig 0x%" PRIx64 " leaves this server out of the voters (designated "
+                 "leader: %" PRId64 ")",
+                 (uint64_t)committed_zxid, designated);
+        peer_leave_role(peer, why, now_elapsed_ms);
+    }
 }
 
-void peer_leader_durable(struct peer *peer)
+void peer_leader_durable(struct peer *peer, int64_t now_elapsed_ms)
 {
-    try_commit(peer);
+    try_commit(peer, now_elapsed_ms);
 }
 
 void peer_leader_sync_learner_id(struct peer *peer, int64_t learner_id)
@@ -286,9 +361,13 @@ static void sync_learner(struct peer *peer, struct learner_link *learner, int64_
             }
         }
     }
-    const char *config_text = peer->config.config_text;
+    /* NEWLEADER carries the last configuration seen (LearnerHandler). */
+    bool formatted = quorum_config_format(peer->config_last_seen, peer->config_text,
+                                          QUORUM_CONFIG_TEXT_BYTES_MAX);
+    assert(formatted);
+    (void)formatted;
     if (!send_to(peer, learner, QUORUM_NEWLEADER, quorum_zxid_make(peer->epoch, 0),
-                 (const uint8_t *)config_text, strlen(config_text))) {
+                 (const uint8_t *)peer->config_text, strlen(peer->config_text))) {
         return;
     }
     learner->stage = LEARNER_SYNCING;
@@ -301,6 +380,13 @@ static void start_broadcast(struct peer *peer, int64_t now_elapsed_ms)
     peer->broadcast_started_ms = now_elapsed_ms;
     peer_log(peer, "leading epoch %" PRId64 ": a quorum has synced, serving", peer->epoch);
     sequencer_lead(peer->sequencer, peer->epoch, now_elapsed_ms);
+    /* Leader.startZkServer: a reconfig in our log that the last leader did
+     * not commit is committed by this sync: its configuration becomes
+     * active (learners activate the one NEWLEADER carried at UPTODATE). */
+    if (peer->config_last_seen->version > peer->config_active->version) {
+        *peer->config_scratch = *peer->config_last_seen;
+        peer_activate_config(peer, peer->config_scratch);
+    }
     for (size_t index = 0; index < PEER_LEARNERS_MAX; index++) {
         struct learner_link *learner = &peer->learners[index];
         if (learner->used && learner->stage == LEARNER_WAIT_START) {
@@ -354,6 +440,13 @@ static void check_epoch_quorum(struct peer *peer)
     }
     peer->epoch_decided = true;
     peer->accepted_epoch = peer->epoch;
+    if (peer->config.reconfig_enabled && peer->config_active->version == 0 &&
+        peer->config_last_seen->version == 0) {
+        /* Leader.lead (ZOOKEEPER-1783): the configuration zoo.cfg gave gets
+         * a version, the new epoch's first zxid; NEWLEADER carries it and
+         * it becomes active when broadcast starts. */
+        peer->config_last_seen->version = quorum_zxid_make(peer->epoch, 0);
+    }
     if (!peer->io.epoch_write(peer->io.context, true, peer->epoch)) {
         peer_fail(peer, "cannot write acceptedEpoch: the leader stops (check the data directory)");
         return;
@@ -450,18 +543,23 @@ static void on_learner_info(struct peer *peer, struct learner_link *learner,
         return;
     }
     bool observer = packet->type == QUORUM_OBSERVERINFO;
-    bool known = false;
-    for (size_t index = 0; index < peer->config.member_count; index++) {
-        if (peer->members[index].id == info.serverid) {
-            known = peer->members[index].voting == !observer;
-        }
-    }
-    if (!known || info.serverid == peer->config.my_id) {
+    const struct quorum_server *known = quorum_config_find(peer->config_active, info.serverid);
+    if ((known && known->observer != observer) || info.serverid == peer->config.my_id) {
         char why[160];
         snprintf(why, sizeof(why), "server %" PRId64 " is not a%s in this ensemble's config",
                  info.serverid, observer ? "n observer" : " participant");
         peer_leader_closed(peer, learner, why);
         return;
+    }
+    if (!known) {
+        /* As ZooKeeper's LearnerHandler: a server not in the configuration
+         * (one about to join by reconfig) is synced and kept up to date,
+         * and counts in no quorum until a reconfig makes it a member. */
+        peer_log(peer,
+                 "server %" PRId64 " is not in configuration 0x%" PRIx64
+                 ": it is synced as a%s that does not vote",
+                 info.serverid, (uint64_t)peer->config_active->version,
+                 observer ? "n observer" : " follower");
     }
     for (size_t index = 0; index < PEER_LEARNERS_MAX; index++) {
         struct learner_link *other = &peer->learners[index];
@@ -547,7 +645,7 @@ static void on_ack(struct peer *peer, struct learner_link *learner, int64_t zxid
     if (zxid > learner->acked_zxid) {
         learner->acked_zxid = zxid;
     }
-    try_commit(peer);
+    try_commit(peer, now_elapsed_ms);
 }
 
 /* The learner's client ids (authinfo), as the sequencer checks ACLs. */

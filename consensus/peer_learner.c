@@ -171,8 +171,59 @@ static struct peer_txn *log_txn(struct peer *peer, int64_t zxid, struct jute_byt
     txn->zxid = zxid;
     txn->record = record_of(zxid, data);
     peer->last_logged_zxid = zxid;
+    if (peer_reconfig_txn_config(txn->record->txn, txn->record->txn_bytes,
+                                 peer->config_scratch) &&
+        peer->config_scratch->version > peer->config_last_seen->version) {
+        /* Follower.processPacket: a proposed reconfig is the last seen. */
+        *peer->config_last_seen = *peer->config_scratch;
+        peer->reconfig_zxid = zxid;
+    }
     peer->io.log_append(peer->io.context, txn->record);
     return txn;
+}
+
+/* After a configuration became active: a role that cannot go on under it
+ * is left once the current packet is handled (QuorumPeer.processReconfig:
+ * a changed learner type, or another leader). */
+static void check_role_after_reconfig(struct peer *peer, int64_t designated_leader)
+{
+    const struct quorum_server *self = quorum_config_find(peer->config_active, peer->config.my_id);
+    if (peer->state != PEER_FOLLOWING && peer->state != PEER_OBSERVING) {
+        return;
+    }
+    if (!self) {
+        /* ZooKeeper 3.8 (observed): a server reconfigured out goes on
+         * following as a learner that does not vote, until a reconfig
+         * brings it back or it is stopped. */
+        peer_log(peer, "this server is not in configuration 0x%" PRIx64
+                       ": it goes on as a learner that does not vote",
+                 (uint64_t)peer->config_active->version);
+    } else if (self->observer != is_observer(peer)) {
+        peer->leave_for_reconfig = self->observer ? "the new configuration makes this server an "
+                                                    "observer"
+                                                  : "the new configuration makes this server a "
+                                                    "participant";
+    } else if (designated_leader != peer->leader_id ||
+               !quorum_config_is_voter(peer->config_active, peer->leader_id)) {
+        peer->leave_for_reconfig = "the new configuration designates another leader";
+    }
+}
+
+/* A committed reconfig transaction was applied: its configuration becomes
+ * active. Not while fast-forwarding at the end of a role: what is applied
+ * then was logged, not necessarily committed (the next leader's sync
+ * decides; a leader activates its last seen configuration when it starts,
+ * a learner the one NEWLEADER carries). */
+static void activate_applied_reconfig(struct peer *peer, const struct log_record *record,
+                                      int64_t designated_leader)
+{
+    if (peer->fast_forwarding ||
+        !peer_reconfig_txn_config(record->txn, record->txn_bytes, peer->config_scratch) ||
+        peer->config_scratch->version <= peer->config_active->version) {
+        return;
+    }
+    peer_activate_config(peer, peer->config_scratch);
+    check_role_after_reconfig(peer, designated_leader);
 }
 
 static void apply_txn(struct peer *peer, struct peer_txn *txn)
@@ -186,6 +237,7 @@ static void apply_txn(struct peer *peer, struct peer_txn *txn)
     txn->committed = true;
     peer->last_committed_zxid = txn->zxid;
     peer_committed_log_push(peer, txn->zxid, record->txn, record->txn_bytes);
+    activate_applied_reconfig(peer, record, peer->designated_leader);
 }
 
 static void on_commit(struct peer *peer, int64_t zxid, int64_t now_elapsed_ms)
@@ -285,6 +337,15 @@ static void on_sync_packet(struct peer *peer, const struct jute_quorum_packet *p
         on_reset(peer, packet->zxid);
         return;
     case QUORUM_NEWLEADER:
+        if (packet->data.len > 1 &&
+            quorum_config_parse((const char *)packet->data.ptr, (size_t)packet->data.len,
+                                peer->config_scratch, NULL, 0) &&
+            peer->config_scratch->version >= peer->config_active->version) {
+            /* Learner.syncWithLeader: the leader's configuration, active
+             * at UPTODATE (a newer one we had seen was not the leader's:
+             * the sync cut it from our log). */
+            *peer->config_last_seen = *peer->config_scratch;
+        }
         peer->newleader_pending = true;
         peer->newleader_zxid = packet->zxid;
         maybe_ack_newleader(peer);
@@ -302,6 +363,11 @@ static void on_sync_packet(struct peer *peer, const struct jute_quorum_packet *p
         sequencer_follow(peer->sequencer);
         send_to_leader(peer, QUORUM_ACK, quorum_zxid_make(peer->new_epoch, 0), NULL, 0);
         send_acks(peer);
+        if (peer->config_last_seen->version > peer->config_active->version) {
+            *peer->config_scratch = *peer->config_last_seen;
+            peer_activate_config(peer, peer->config_scratch);
+            check_role_after_reconfig(peer, peer->leader_id);
+        }
         return;
     default:
         break;
@@ -327,8 +393,23 @@ static void on_ping(struct peer *peer, const struct jute_quorum_packet *packet)
     send_to_leader(peer, QUORUM_PING, packet->zxid, peer->payload.data, peer->payload.size);
 }
 
+static void handle_packet(struct peer *peer, const struct jute_quorum_packet *packet,
+                          const uint8_t *stream, size_t stream_bytes, int64_t now_elapsed_ms);
+
 void peer_learner_packet(struct peer *peer, const struct jute_quorum_packet *packet,
                          const uint8_t *stream, size_t stream_bytes, int64_t now_elapsed_ms)
+{
+    peer->designated_leader = peer->leader_id;
+    handle_packet(peer, packet, stream, stream_bytes, now_elapsed_ms);
+    if (peer->leave_for_reconfig) {
+        const char *why = peer->leave_for_reconfig;
+        peer->leave_for_reconfig = NULL;
+        peer_leave_role(peer, why, now_elapsed_ms);
+    }
+}
+
+static void handle_packet(struct peer *peer, const struct jute_quorum_packet *packet,
+                          const uint8_t *stream, size_t stream_bytes, int64_t now_elapsed_ms)
 {
     int32_t limit_ticks = peer->phase == PEER_PHASE_BROADCAST ? peer->config.sync_limit_ticks
                                                               : peer->config.init_limit_ticks;
@@ -346,14 +427,17 @@ void peer_learner_packet(struct peer *peer, const struct jute_quorum_packet *pac
         return;
     }
     switch (packet->type) {
+    /* Observers too get the DIFF of a sync as PROPOSAL + COMMIT pairs
+     * (LearnerHandler queues them for every learner); in broadcast they
+     * get INFORM instead. */
     case QUORUM_PROPOSAL:
-        if (!is_observer(peer)) {
+        if (!is_observer(peer) || peer->phase == PEER_PHASE_SYNCHRONIZATION) {
             log_txn(peer, packet->zxid, packet->data, now_elapsed_ms);
             return;
         }
         break;
     case QUORUM_COMMIT:
-        if (!is_observer(peer)) {
+        if (!is_observer(peer) || peer->phase == PEER_PHASE_SYNCHRONIZATION) {
             on_commit(peer, packet->zxid, now_elapsed_ms);
             return;
         }
@@ -368,6 +452,27 @@ void peer_learner_packet(struct peer *peer, const struct jute_quorum_packet *pac
             return;
         }
         break;
+    case QUORUM_COMMITANDACTIVATE:
+    case QUORUM_INFORMANDACTIVATE: {
+        /* A committed reconfig, with the leader it designates (8 bytes;
+         * observers also get the transaction after them). */
+        bool inform = packet->type == QUORUM_INFORMANDACTIVATE;
+        if (inform != is_observer(peer) || packet->data.len < 8) {
+            break;
+        }
+        peer->designated_leader = (int64_t)jute_load_be64(packet->data.ptr);
+        if (inform) {
+            struct jute_bytes txn_bytes = {packet->data.ptr + 8, packet->data.len - 8};
+            struct peer_txn *txn = log_txn(peer, packet->zxid, txn_bytes, now_elapsed_ms);
+            if (txn) {
+                apply_txn(peer, txn);
+                release_done(peer);
+            }
+        } else {
+            on_commit(peer, packet->zxid, now_elapsed_ms);
+        }
+        return;
+    }
     case QUORUM_PING:
         if (peer->phase == PEER_PHASE_BROADCAST) {
             on_ping(peer, packet);
@@ -446,6 +551,7 @@ void peer_learner_end(struct peer *peer)
 
 void peer_learner_fast_forward(struct peer *peer)
 {
+    peer->fast_forwarding = true;
     while (peer->logged.count > 0) {
         struct peer_txn *txn = peer_txn_queue_at(&peer->logged, 0);
         assert(txn->zxid <= peer->durable_zxid);
@@ -454,6 +560,7 @@ void peer_learner_fast_forward(struct peer *peer)
         }
         peer_txn_queue_pop(&peer->logged);
     }
+    peer->fast_forwarding = false;
 }
 
 void peer_learner_forward(struct peer *peer, int64_t session_id, int32_t cxid, int32_t opcode,

@@ -316,6 +316,14 @@ bool sequencer_encode_write_reply(struct jute_writer *out, int32_t xid, int32_t 
         jute_set_acl_response_encode(out, &body);
         break;
     }
+    case ZK_OP_RECONFIG: {
+        /* FinalRequestProcessor: the new configuration and the Stat of
+         * /zookeeper/config. */
+        struct jute_get_data_response body = {.data = single->data,
+                                              .stat = stat_to_jute(&single->stat)};
+        jute_get_data_response_encode(out, &body);
+        break;
+    }
     case ZK_OP_MULTI: {
         struct jute_multi_result *results = NULL;
         if (result->multi_count > 0) {
@@ -681,6 +689,8 @@ static bool handle_write(struct sequencer *sequencer, struct core_request *reque
             .auth = request->auth,
             .zxid = zxid,
             .now_ms = now_ms,
+            .reconfig = sequencer->replication.reconfig,
+            .reconfig_context = sequencer->replication.context,
         };
         status = store_prepare(sequencer->tree, &input, txn);
     }
@@ -1207,6 +1217,8 @@ void sequencer_handle_learner_request(struct sequencer *sequencer, int64_t learn
             .auth = auth,
             .zxid = zxid,
             .now_ms = now_ms,
+            .reconfig = sequencer->replication.reconfig,
+            .reconfig_context = sequencer->replication.context,
         };
         status = store_prepare(sequencer->tree, &input, txn);
     }

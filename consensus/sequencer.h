@@ -109,6 +109,8 @@ struct sequencer_replication {
     /* Leader: a learner's sync reached its turn (every write before it is
      * committed): send the learner SYNC. */
     void (*learner_sync)(void *context, int64_t learner_id);
+    /* Leader: a client's reconfig (store_prepare_input.reconfig). */
+    store_reconfig_fn reconfig;
     void *context;
 };
 void sequencer_set_replication(struct sequencer *sequencer,

@@ -28,6 +28,17 @@ struct config_parse {
      * for \uXXXX), allocated by config_load_text. */
     char *key_buffer;
     char *value_buffer;
+    /* True while reading a dynamic config file (zoo.cfg.dynamic.<hex>):
+     * only server.N lines are allowed there. */
+    bool dynamic_file;
+    /* zoo.cfg's dynamicConfigFile=<path> ("" = none) and its line: the file
+     * is read after the whole of zoo.cfg, so the key order does not matter. */
+    char dynamic_file_path[CONFIG_PATH_BYTES_MAX];
+    unsigned dynamic_file_line;
+    /* The first server.N line of this text (0 = none), for the message
+     * when zoo.cfg has both server lines and dynamicConfigFile. */
+    unsigned first_server_line;
+    char first_server_key[64];
 };
 
 static void set_error(char *error, size_t error_bytes, const char *format, ...)
@@ -571,9 +582,15 @@ static int apply_key(struct config_parse *parse, const char *key, const char *va
         return parse_bool(parse, key, value, &config->reconfig_enabled);
     }
     if (strcmp(key, "dynamicConfigFile") == 0) {
-        return fail_text(parse, key, value,
-                         "a separate dynamic config file is not supported yet; list the "
-                         "server.N lines in zoo.cfg");
+        /* Read at the end of config_load_text (load_dynamic_file). */
+        if (value[0] == '\0') {
+            return fail_value(parse, key, value, "the path of a zoo.cfg.dynamic.<version> file");
+        }
+        if (!copy_text(parse->dynamic_file_path, sizeof parse->dynamic_file_path, value)) {
+            return fail_text(parse, key, value, "path too long (the limit is 1023 bytes)");
+        }
+        parse->dynamic_file_line = parse->line_number;
+        return 0;
     }
     if (strcmp(key, "autopurge.snapRetainCount") == 0) {
         int32_t count;
@@ -596,6 +613,10 @@ static int apply_key(struct config_parse *parse, const char *key, const char *va
                            &config->autopurge_purge_interval_hours);
     }
     if (key_has_prefix(key, "server.")) {
+        if (parse->first_server_line == 0) {
+            parse->first_server_line = parse->line_number;
+            snprintf(parse->first_server_key, sizeof parse->first_server_key, "%s", key);
+        }
         return parse_server(parse, key, value);
     }
     if (key_has_prefix(key, "group.") || key_has_prefix(key, "weight.")) {
@@ -719,6 +740,25 @@ static int apply_key(struct config_parse *parse, const char *key, const char *va
     warn_line(parse, "unknown key '%s' (value '%s') ignored (ZooKeeper would set the system "
               "property zookeeper.%s)", key, value, key);
     return 0;
+}
+
+/* One key of a dynamic config file. ZooKeeper (QuorumPeerConfig.parse and
+ * parseDynamicConfig) refuses a version key there and any key that is not
+ * server.N (group/weight aside: hierarchical quorums, which Cheetah does
+ * not have). */
+static int apply_dynamic_key(struct config_parse *parse, const char *key, const char *value)
+{
+    if (strcmp(key, "version") == 0) {
+        return fail_text(parse, key, value,
+                         "dynamic file shouldn't have version inside (the version is the file "
+                         "name's .dynamic.<hex> suffix); remove this line");
+    }
+    if (key_has_prefix(key, "server.")) {
+        return parse_server(parse, key, value);
+    }
+    return fail_text(parse, key, value,
+                     "a dynamic config file holds only server.N=<spec> lines; move this key "
+                     "to zoo.cfg or remove it");
 }
 
 /* ---- the java.util.Properties reader ---- */
@@ -848,29 +888,24 @@ static int apply_logical_line(struct config_parse *parse, const char *line, size
     }
     char *key = java_trim(key_buffer);
     char *value = java_trim(value_buffer);
-    return apply_key(parse, key, value);
+    return parse->dynamic_file ? apply_dynamic_key(parse, key, value)
+                               : apply_key(parse, key, value);
 }
 
-int config_load_text(struct cheetah_config *config, const char *source_name, const char *text,
-                     size_t text_bytes, char *error, size_t error_bytes, config_warn_fn *warn,
-                     void *warn_ctx)
+/* Reads every logical line of `text` (java.util.Properties) and applies it. */
+static int parse_properties(struct config_parse *parse, const char *text, size_t text_bytes)
 {
-    struct config_parse parse = {config, source_name, 0, error, error_bytes, warn, warn_ctx,
-                                 NULL, NULL};
-    if (!config->file_given) {
-        /* With a file, ZooKeeper has no default client port or dataDir:
-         * 2181 and ./data are the no-file defaults only. */
-        config->client_port = 0;
-        config->data_dir[0] = '\0';
-    }
+    const char *source_name = parse->source_name;
+    char *error = parse->error;
+    size_t error_bytes = parse->error_bytes;
     char *buffers = malloc(CONFIG_LINE_BYTES_MAX + 2 * (3 * CONFIG_LINE_BYTES_MAX + 1));
     if (buffers == NULL) {
         set_error(error, error_bytes, "%s: out of memory", source_name);
         return -1;
     }
     char *logical = buffers;
-    parse.key_buffer = buffers + CONFIG_LINE_BYTES_MAX;
-    parse.value_buffer = parse.key_buffer + 3 * CONFIG_LINE_BYTES_MAX + 1;
+    parse->key_buffer = buffers + CONFIG_LINE_BYTES_MAX;
+    parse->value_buffer = parse->key_buffer + 3 * CONFIG_LINE_BYTES_MAX + 1;
     int result = 0;
     size_t position = 0;
     unsigned physical_line = 1;
@@ -890,7 +925,7 @@ int config_load_text(struct cheetah_config *config, const char *source_name, con
             physical_line++;
             continue;
         }
-        parse.line_number = physical_line;
+        parse->line_number = physical_line;
         bool comment = text[position] == '#' || text[position] == '!';
         size_t logical_length = 0;
         for (;;) {
@@ -934,12 +969,183 @@ int config_load_text(struct cheetah_config *config, const char *source_name, con
         if (result != 0) {
             break;
         }
-        if (!comment && apply_logical_line(&parse, logical, logical_length) != 0) {
+        if (!comment && apply_logical_line(parse, logical, logical_length) != 0) {
             result = -1;
             break;
         }
     }
     free(buffers);
+    parse->key_buffer = NULL;
+    parse->value_buffer = NULL;
+    return result;
+}
+
+/* Reads a whole config file, at most CONFIG_FILE_BYTES_MAX bytes, into a
+ * malloc'd buffer (*text, to free). On failure the message says which file
+ * and why (errno text). */
+static int read_config_file(const char *what, const char *path, char **text, size_t *size,
+                            char *error, size_t error_bytes)
+{
+    FILE *file = fopen(path, "rb");
+    if (file == NULL) {
+        set_error(error, error_bytes, "cannot open %s %s: %s", what, path, strerror(errno));
+        return -1;
+    }
+    char *buffer = malloc(CONFIG_FILE_BYTES_MAX + 1);
+    if (buffer == NULL) {
+        fclose(file);
+        set_error(error, error_bytes, "out of memory reading %s %s", what, path);
+        return -1;
+    }
+    size_t read_bytes = fread(buffer, 1, CONFIG_FILE_BYTES_MAX + 1, file);
+    bool read_failed = ferror(file) != 0;
+    int read_errno = read_failed ? errno : 0;
+    fclose(file);
+    if (read_failed) {
+        free(buffer);
+        set_error(error, error_bytes, "cannot read %s %s: %s", what, path,
+                  strerror(read_errno != 0 ? read_errno : EIO));
+        return -1;
+    }
+    if (read_bytes > CONFIG_FILE_BYTES_MAX) {
+        free(buffer);
+        set_error(error, error_bytes, "%s %s is larger than %u bytes", what, path,
+                  CONFIG_FILE_BYTES_MAX);
+        return -1;
+    }
+    *text = buffer;
+    *size = read_bytes;
+    return 0;
+}
+
+/* ZooKeeper's QuorumPeerConfig.getVersionFromFilename: the path split at
+ * '.' (Java's split, trailing empty parts dropped); when the part before
+ * last is "dynamic", the last part is the version in hex (Long.parseLong(v,
+ * 16), which fails the load when it is not hex); otherwise the version is 0.
+ * Returns 0, or -1 when the suffix is not a version. */
+static int dynamic_file_version(const char *path, int64_t *version)
+{
+    size_t length = strlen(path);
+    while (length > 0 && path[length - 1] == '.') {
+        length--; /* String.split drops trailing empty strings */
+    }
+    *version = 0;
+    const char *last_dot = memrchr(path, '.', length);
+    if (last_dot == NULL) {
+        return 0;
+    }
+    static const char dynamic_part[] = "dynamic";
+    size_t part_bytes = sizeof dynamic_part - 1;
+    size_t last_dot_at = (size_t)(last_dot - path);
+    if (last_dot_at < part_bytes ||
+        memcmp(path + last_dot_at - part_bytes, dynamic_part, part_bytes) != 0 ||
+        (last_dot_at > part_bytes && path[last_dot_at - part_bytes - 1] != '.')) {
+        return 0;
+    }
+    const char *digits = last_dot + 1;
+    size_t digit_count = length - last_dot_at - 1;
+    /* 16 hex digits at most, and no sign: a version is a zxid, never negative. */
+    if (digit_count == 0 || digit_count > 16) {
+        return -1;
+    }
+    uint64_t value = 0;
+    for (size_t index = 0; index < digit_count; index++) {
+        char c = digits[index];
+        unsigned nibble;
+        if (c >= '0' && c <= '9') {
+            nibble = (unsigned)(c - '0');
+        } else if (c >= 'a' && c <= 'f') {
+            nibble = (unsigned)(c - 'a' + 10);
+        } else if (c >= 'A' && c <= 'F') {
+            nibble = (unsigned)(c - 'A' + 10);
+        } else {
+            return -1;
+        }
+        value = value << 4 | nibble;
+    }
+    if (value > (uint64_t)INT64_MAX) {
+        return -1;
+    }
+    *version = (int64_t)value;
+    return 0;
+}
+
+/* dynamicConfigFile=<path>: the servers and the configuration version come
+ * from that file (QuorumPeerConfig.parse). Called after the whole of zoo.cfg
+ * was read. */
+static int load_dynamic_file(struct config_parse *parse)
+{
+    const char *path = parse->dynamic_file_path;
+    if (parse->first_server_line != 0) {
+        set_error(parse->error, parse->error_bytes,
+                  "%s:%u: %s and %s:%u: dynamicConfigFile = '%s' both list the servers "
+                  "(ZooKeeper: parameter %s must be in a separate dynamic config file): keep "
+                  "one: remove the server.N lines from %s, or remove dynamicConfigFile to use "
+                  "them",
+                  parse->source_name, parse->first_server_line, parse->first_server_key,
+                  parse->source_name, parse->dynamic_file_line, path, parse->first_server_key,
+                  parse->source_name);
+        return -1;
+    }
+    int64_t version;
+    if (dynamic_file_version(path, &version) != 0) {
+        set_error(parse->error, parse->error_bytes,
+                  "%s:%u: dynamicConfigFile = '%s': the suffix after .dynamic. is not a "
+                  "configuration version: expected <file>.dynamic.<hex version> (or a name "
+                  "without .dynamic.<suffix> for version 0)",
+                  parse->source_name, parse->dynamic_file_line, path);
+        return -1;
+    }
+    char why[CONFIG_PATH_BYTES_MAX + 128];
+    char *text = NULL;
+    size_t size = 0;
+    if (read_config_file("dynamic config file", path, &text, &size, why, sizeof why) != 0) {
+        set_error(parse->error, parse->error_bytes,
+                  "%s:%u: dynamicConfigFile = '%s': %s; the servers are listed there: "
+                  "restore the file or point dynamicConfigFile at an existing one",
+                  parse->source_name, parse->dynamic_file_line, path, why);
+        return -1;
+    }
+    struct config_parse dynamic = {
+        .config = parse->config,
+        .source_name = path,
+        .error = parse->error,
+        .error_bytes = parse->error_bytes,
+        .warn = parse->warn,
+        .warn_ctx = parse->warn_ctx,
+        .dynamic_file = true,
+    };
+    int result = parse_properties(&dynamic, text, size);
+    free(text);
+    if (result == 0) {
+        parse->config->config_version = version;
+    }
+    return result;
+}
+
+int config_load_text(struct cheetah_config *config, const char *source_name, const char *text,
+                     size_t text_bytes, char *error, size_t error_bytes, config_warn_fn *warn,
+                     void *warn_ctx)
+{
+    /* About 1.2 KB: the dynamic file's path. */
+    struct config_parse parse = {
+        .config = config,
+        .source_name = source_name,
+        .error = error,
+        .error_bytes = error_bytes,
+        .warn = warn,
+        .warn_ctx = warn_ctx,
+    };
+    if (!config->file_given) {
+        /* With a file, ZooKeeper has no default client port or dataDir:
+         * 2181 and ./data are the no-file defaults only. */
+        config->client_port = 0;
+        config->data_dir[0] = '\0';
+    }
+    int result = parse_properties(&parse, text, text_bytes);
+    if (result == 0 && parse.dynamic_file_path[0] != '\0') {
+        result = load_dynamic_file(&parse);
+    }
     config->file_given = true;
     if (!copy_text(config->file_path, sizeof config->file_path, source_name)) {
         config->file_path[0] = '\0';
@@ -950,29 +1156,9 @@ int config_load_text(struct cheetah_config *config, const char *source_name, con
 int config_load_file(struct cheetah_config *config, const char *path, char *error,
                      size_t error_bytes, config_warn_fn *warn, void *warn_ctx)
 {
-    FILE *file = fopen(path, "rb");
-    if (file == NULL) {
-        set_error(error, error_bytes, "cannot open config file %s: %s", path, strerror(errno));
-        return -1;
-    }
-    char *text = malloc(CONFIG_FILE_BYTES_MAX + 1);
-    if (text == NULL) {
-        fclose(file);
-        set_error(error, error_bytes, "out of memory reading %s", path);
-        return -1;
-    }
-    size_t size = fread(text, 1, CONFIG_FILE_BYTES_MAX + 1, file);
-    bool read_failed = ferror(file) != 0;
-    fclose(file);
-    if (read_failed) {
-        free(text);
-        set_error(error, error_bytes, "cannot read config file %s", path);
-        return -1;
-    }
-    if (size > CONFIG_FILE_BYTES_MAX) {
-        free(text);
-        set_error(error, error_bytes, "config file %s is larger than %u bytes", path,
-                  CONFIG_FILE_BYTES_MAX);
+    char *text = NULL;
+    size_t size = 0;
+    if (read_config_file("config file", path, &text, &size, error, error_bytes) != 0) {
         return -1;
     }
     int result = config_load_text(config, path, text, size, error, error_bytes, warn, warn_ctx);
@@ -1202,6 +1388,10 @@ void config_write_conf(const struct cheetah_config *config,
     write_format(out, "quorumPort=%u\n", self ? (unsigned)self->quorum_port : 0u);
     write_format(out, "peerType=%d\n", (int)config->peer_type);
     write_text(out, "membership: \n"); /* println("membership: "), trailing blank included */
+    if (runtime->membership_text) {
+        write_text(out, runtime->membership_text);
+        return;
+    }
     for (uint32_t index = 0; index < config->server_count; index++) {
         const struct config_server *server = &config->servers[index];
         write_format(out, "server.%" PRId64 "=", server->id);

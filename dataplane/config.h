@@ -129,6 +129,11 @@ struct cheetah_config {
     /* Ensemble. */
     struct config_server servers[CONFIG_SERVERS_MAX];
     uint32_t server_count;
+    /* The version of the configuration `servers` holds: the hex suffix of
+     * dynamicConfigFile's name (zoo.cfg.dynamic.<hex>, ZooKeeper's
+     * getVersionFromFilename; 0 when the name has no such suffix), and 0
+     * when the servers come from zoo.cfg's own server.N lines. */
+    int64_t config_version;
     enum config_peer_type peer_type; /* peerType, participant */
     int32_t election_alg;            /* electionAlg, only 3 */
     bool standalone_enabled;         /* standaloneEnabled, true */
@@ -174,8 +179,13 @@ void config_defaults(struct cheetah_config *config);
  * message in `error` (naming the file, line, key, value and what is expected).
  * `warn` may be NULL. A value that ZooKeeper refuses, or a feature Cheetah
  * does not have yet (TLS: secureClientPort; cheetah.dataplane=dpdk;
- * dynamicConfigFile; multiple addresses; hierarchical quorums; SASL between
- * servers) is an error. */
+ * multiple addresses; hierarchical quorums; SASL between servers) is an
+ * error.
+ * dynamicConfigFile=<path> (wherever it stands in zoo.cfg) names the file
+ * that lists the servers (dynamic_config.h writes it): only server.N lines
+ * are allowed there (a version line or any other key is an error), its name's
+ * .dynamic.<hex> suffix gives config_version, and zoo.cfg must then have no
+ * server.N lines of its own. */
 int config_load_file(struct cheetah_config *config, const char *path, char *error,
                      size_t error_bytes, config_warn_fn *warn, void *warn_ctx);
 
@@ -210,6 +220,10 @@ struct config_conf_runtime {
     int64_t quorum_config_version; /* ensemble only: the zxid of the last config */
     const char *working_dir;      /* base for a relative dataDir (ZooKeeper prints absolute
                                      paths); NULL = getcwd() */
+    /* Ensemble only: the active configuration's text (server.N lines and
+     * version=, as reconfig left it); NULL: zoo.cfg's server lines and
+     * quorum_config_version. */
+    const char *membership_text;
 };
 
 /* Writes the `conf` reply exactly as ZooKeeper 3.8 does (ZooKeeperServer.dumpConf,

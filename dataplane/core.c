@@ -14,10 +14,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dataplane/dynamic_config.h"
 #include "dataplane/fourlw.h"
 #include "dataplane/log.h"
 #include "dataplane/log_writer.h"
 #include "dataplane/snapshotter.h"
+#include "consensus/quorum_config.h"
 #include "consensus/quorum_wire.h"
 #include "store/epoch.h"
 #include "store/recovery.h"
@@ -104,7 +106,8 @@ struct core {
     struct core_ensemble ensemble; /* strings point into the buffers below */
     char snap_dir[4096];
     char log_dir[4096];
-    char config_text[4096];
+    char config_text[QUORUM_CONFIG_TEXT_BYTES_MAX]; /* the active configuration */
+    char static_config_path[4096];
     struct election_member members[ELECTION_MEMBERS_MAX];
     struct peer_net_member *net_members;
     int64_t next_peer_tick_ms;
@@ -506,9 +509,9 @@ static void io_election_send(void *context, int64_t to_id,
                              const struct election_notification *notification)
 {
     struct core *core = context;
-    uint8_t frame[8192];
+    /* The notification carries the whole configuration text. */
     struct jute_writer out;
-    jute_writer_init(&out, sizeof(frame));
+    jute_writer_init(&out, QUORUM_CONFIG_TEXT_BYTES_MAX + 64u);
     quorum_notification_encode(&out, notification, core->config_text);
     if (out.ok && out.size > 4) {
         /* peer_net takes the body; the frame's length prefix is its job. */
@@ -566,6 +569,74 @@ static void io_log_message(void *context, const char *line)
 {
     (void)context;
     log_info("%s", line);
+}
+
+static bool copy_text(char *out, size_t out_bytes, const char *text)
+{
+    int written = snprintf(out, out_bytes, "%s", text ? text : "");
+    return written >= 0 && (size_t)written < out_bytes;
+}
+
+/* A reconfig became active: election notifications carry the new text,
+ * and peer_net learns the members' addresses (a joining server may be new
+ * to it). Members that left stay known to peer_net: nothing is closed. */
+static void io_config_activated(void *context, const struct quorum_config *config,
+                                const char *text)
+{
+    struct core *core = context;
+    pthread_mutex_lock(&core->status_lock); /* `conf` reads it from other threads */
+    bool kept = copy_text(core->config_text, sizeof(core->config_text), text);
+    pthread_mutex_unlock(&core->status_lock);
+    if (!kept) {
+        log_error("reconfig: the configuration text is too long to keep");
+    }
+    /* QuorumPeer.processReconfig -> initConfigInZKDatabase: a configuration
+     * that did not come as a transaction (the first leader's, NEWLEADER's)
+     * is written to /zookeeper/config here. */
+    int rc = store_tree_set_config_node(core->tree, text, config->version,
+                                        clock_ms(CLOCK_REALTIME));
+    if (rc != ZK_OK) {
+        log_error("reconfig: /zookeeper/config cannot take configuration 0x%" PRIx64 " (%d)",
+                  (uint64_t)config->version, rc);
+    }
+    /* QuorumPeer.setQuorumVerifier(qv, writeToDisk): a restart comes back
+     * with this configuration. ZooKeeper drops clientPort from zoo.cfg once
+     * this server's own line carries its client address. */
+    if (core->static_config_path[0] != '\0' && core->ensemble.store_config.reconfig_enabled) {
+        const struct quorum_server *self = quorum_config_find(config, core->ensemble.my_id);
+        char error[1024];
+        if (dynamic_config_persist(core->static_config_path, text, config->version,
+                                   self != NULL && self->has_client, error,
+                                   sizeof(error)) != 0) {
+            log_error("reconfig: configuration 0x%" PRIx64 " is active but not saved: %s",
+                      (uint64_t)config->version, error);
+        } else {
+            log_info("reconfig: configuration 0x%" PRIx64 " saved in %s.dynamic.%" PRIx64,
+                     (uint64_t)config->version, core->static_config_path,
+                     (uint64_t)config->version);
+        }
+    }
+    if (!core->net) {
+        return;
+    }
+    struct peer_net_member *members = calloc(ELECTION_MEMBERS_MAX, sizeof(*members));
+    assert(members != NULL);
+    size_t count = 0;
+    for (size_t index = 0; index < config->server_count; index++) {
+        const struct quorum_server *server = &config->servers[index];
+        members[count].id = server->id;
+        snprintf(members[count].host, sizeof(members[count].host), "%s", server->host);
+        members[count].quorum_port = server->quorum_port;
+        members[count].election_port = server->election_port;
+        count++;
+    }
+    char error[256];
+    if (peer_net_update_members(core->net, members, count, error, sizeof(error)) != 0) {
+        log_error("reconfig: the peer connections cannot take configuration 0x%" PRIx64
+                  ": %s (servers it adds are not reached until a restart)",
+                  (uint64_t)config->version, error);
+    }
+    free(members);
 }
 
 static void io_fatal(void *context, const char *why)
@@ -839,7 +910,8 @@ static void net_election_message(void *context, int64_t from_id, const uint8_t *
         log_warn("a notification from server %" PRId64 " does not decode: ignored", from_id);
         return;
     }
-    peer_election_message(core->peer, from_id, &notification, clock_ms(CLOCK_MONOTONIC));
+    peer_election_message(core->peer, from_id, &notification, (const char *)config.ptr,
+                          config.len > 0 ? (size_t)config.len : 0, clock_ms(CLOCK_MONOTONIC));
 }
 
 static void net_quorum_accepted(void *context, uint64_t connection_id)
@@ -868,12 +940,6 @@ static void net_quorum_closed(void *context, uint64_t connection_id, const char 
     peer_quorum_closed(core->peer, connection_id, why, clock_ms(CLOCK_MONOTONIC));
 }
 
-static bool copy_text(char *out, size_t out_bytes, const char *text)
-{
-    int written = snprintf(out, out_bytes, "%s", text ? text : "");
-    return written >= 0 && (size_t)written < out_bytes;
-}
-
 int core_start_peer(struct core *core, const struct core_ensemble *ensemble, char *error,
                     size_t error_bytes)
 {
@@ -882,13 +948,18 @@ int core_start_peer(struct core *core, const struct core_ensemble *ensemble, cha
     if (ensemble->member_count > ELECTION_MEMBERS_MAX ||
         !copy_text(core->snap_dir, sizeof(core->snap_dir), ensemble->snap_dir) ||
         !copy_text(core->log_dir, sizeof(core->log_dir), ensemble->log_dir) ||
-        !copy_text(core->config_text, sizeof(core->config_text), ensemble->config_text)) {
+        !copy_text(core->config_text, sizeof(core->config_text), ensemble->config_text) ||
+        !copy_text(core->static_config_path, sizeof(core->static_config_path),
+                   ensemble->static_config_path)) {
         snprintf(error, error_bytes, "the ensemble configuration is too large");
         return -1;
     }
     core->ensemble.snap_dir = core->snap_dir;
     core->ensemble.log_dir = core->log_dir;
     core->ensemble.config_text = core->config_text;
+    /* A tree rebuilt from disk (TRUNC, SNAP) starts from the active
+     * configuration, as QuorumPeer.initConfigInZKDatabase. */
+    core->ensemble.store_config.config_node_text = core->config_text;
     core->ensemble.log_config.log_dir = core->log_dir;
     core->ensemble.snapshotter_config.snap_dir = core->snap_dir;
     core->ensemble.snapshotter_config.log_dir = core->log_dir;
@@ -922,8 +993,20 @@ int core_start_peer(struct core *core, const struct core_ensemble *ensemble, cha
             return -1;
         }
     }
+    /* What recovery left in /zookeeper/config: a logged reconfig that was
+     * never seen active is the last seen configuration. */
+    char *recovered_config = NULL;
+    struct store_node_view config_view;
+    int64_t visible_zxid = 0;
+    if (store_lookup(core->tree, jute_bytes_cstr("/zookeeper/config"), &config_view,
+                     &visible_zxid, NULL) == ZK_OK &&
+        config_view.data.len > 0) {
+        recovered_config = strndup((const char *)config_view.data.ptr,
+                                   (size_t)config_view.data.len);
+    }
     struct peer_config config = {
         .my_id = ensemble->my_id,
+        .last_seen_config_text = recovered_config,
         .members = ensemble->member_count ? core->members : NULL,
         .member_count = ensemble->member_count,
         .tick_ms = ensemble->tick_ms,
@@ -933,6 +1016,8 @@ int core_start_peer(struct core *core, const struct core_ensemble *ensemble, cha
         .current_epoch = ensemble->current_epoch,
         .packet_data_bytes_max = ensemble->store_config.jute_maxbuffer_bytes * 2u + 4096u,
         .config_text = core->config_text,
+        .standalone_enabled = ensemble->standalone_enabled,
+        .reconfig_enabled = ensemble->store_config.reconfig_enabled,
     };
     struct peer_io io = {
         .context = core,
@@ -945,10 +1030,12 @@ int core_start_peer(struct core *core, const struct core_ensemble *ensemble, cha
         .epoch_write = io_epoch_write,
         .truncate = io_truncate,
         .install_snapshot = io_install_snapshot,
+        .config_activated = io_config_activated,
         .log_message = io_log_message,
         .fatal = io_fatal,
     };
     core->peer = peer_create(&config, &io, core->sequencer, ensemble->last_logged_zxid);
+    free(recovered_config);
     if (!core->peer) {
         snprintf(error, error_bytes, "cannot create the quorum peer (invalid ensemble config)");
         return -1;
@@ -970,6 +1057,13 @@ struct log_writer *core_log_writer(struct core *core)
 struct snapshotter *core_snapshotter(struct core *core)
 {
     return core->storage.snapshotter;
+}
+
+void core_config_text(struct core *core, char *out, size_t out_bytes)
+{
+    pthread_mutex_lock(&core->status_lock);
+    copy_text(out, out_bytes, core->config_text);
+    pthread_mutex_unlock(&core->status_lock);
 }
 
 void core_peer_status(struct core *core, struct peer_status *out)

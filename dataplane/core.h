@@ -54,6 +54,11 @@ struct core_ensemble {
     int64_t current_epoch;
     int64_t last_logged_zxid;               /* what recovery found */
     const char *config_text;                /* quorum verifier text (NEWLEADER) */
+    bool standalone_enabled;                /* zoo.cfg standaloneEnabled (reconfig's minimum) */
+    /* zoo.cfg, where an activated configuration is persisted
+     * (zoo.cfg.dynamic.<version>, dataplane/dynamic_config.h) when
+     * reconfigEnabled; "" or NULL: not persisted. */
+    const char *static_config_path;
     bool listen_on_all_ips;
     const char *snap_dir;                   /* <dataDir>/version-2 (epoch files too) */
     const char *log_dir;                    /* <dataLogDir>/version-2 */
@@ -71,6 +76,8 @@ struct snapshotter *core_snapshotter(struct core *core);
 struct store_tree *core_tree(struct core *core);
 /* Thread-safe: the peer's state as last published by the core. */
 void core_peer_status(struct core *core, struct peer_status *out);
+/* Thread-safe: the active configuration's text ("" standalone). */
+void core_config_text(struct core *core, char *out, size_t out_bytes);
 
 /* Before core_run: a session that was open when the server stopped. */
 void core_restore_session(struct core *core, int64_t session_id, int32_t timeout_ms);

@@ -29,6 +29,7 @@
 #include "dataplane/peer_net.h"
 
 #include "consensus/quorum_wire.h"
+#include "dataplane/log.h"
 #include "jute/jute.h"
 
 #include <arpa/inet.h>
@@ -87,6 +88,17 @@
  * one being replaced or closing, one handshake arriving. */
 #define PEER_NET_ELECTION_SLOTS_PER_MEMBER 4u
 #define PEER_NET_ELECTION_SLOTS_EXTRA 16u
+/* The slot table is sized at create for the largest membership: slots are
+ * named by index in the user_data of operations in flight, so the table
+ * can never move (realloc) while the ring runs. Only the slots below the
+ * highest one ever used are scanned, so the unused rest costs memory only
+ * (see peer_net_update_members in peer_net.h for why members grow). */
+#define PEER_NET_ELECTION_SLOTS_MAX \
+    (PEER_NET_MEMBERS_MAX * PEER_NET_ELECTION_SLOTS_PER_MEMBER + PEER_NET_ELECTION_SLOTS_EXTRA)
+#define PEER_NET_SLOTS_MAX (PEER_NET_ELECTION_SLOTS_MAX + PEER_NET_QUORUM_CONNECTIONS_MAX)
+/* At most one log line per this interval about election connections
+ * refused because the member table is full (a flood must not flood the log). */
+#define PEER_NET_REFUSAL_LOG_INTERVAL_MS 10000
 #define PEER_NET_NO_SLOT UINT32_MAX
 
 enum peer_op {
@@ -187,8 +199,9 @@ struct peer_net {
     bool listen_on_all_ips;
     size_t quorum_data_bytes_max;
 
-    struct member_state *members;
+    struct member_state *members; /* PEER_NET_MEMBERS_MAX; never moves, never shrinks */
     size_t member_count;
+    int64_t refusal_logged_ms; /* INT64_MIN: never */
 
     int election_listen_fd;
     bool election_accept_armed;
@@ -201,6 +214,7 @@ struct peer_net {
 
     struct conn *slots;
     uint32_t slot_count;
+    uint32_t slot_used_end; /* 1 + the highest slot ever allocated: scans stop here */
     uint32_t free_head;
     uint32_t quorum_live_count;
     uint32_t election_live_count;
@@ -396,6 +410,8 @@ static struct conn *slot_allocate(struct peer_net *net, enum conn_kind kind)
     c->fd = -1;
     c->kind = kind;
     c->member = SIZE_MAX;
+    if (c->slot >= net->slot_used_end)
+        net->slot_used_end = c->slot + 1u;
     if (election)
         net->election_live_count++;
     else
@@ -525,10 +541,9 @@ static void conn_begin_close(struct peer_net *net, struct conn *c, bool graceful
     bool report = why && !is_election(c) && c->state != STATE_CLOSING;
     c->state = STATE_DYING;
     c->graceful = graceful;
-    if (report) {
-        c->report_close = true;
+    if (why) /* kept for a debugger even when nobody is told */
         snprintf(c->why, sizeof c->why, "%s", why);
-    }
+    c->report_close = report;
     if (c->fd >= 0)
         shutdown(c->fd, graceful ? SHUT_WR : SHUT_RDWR);
     attention_mark(net, c);
@@ -573,6 +588,133 @@ static size_t member_index_of(const struct peer_net *net, int64_t id)
             return i;
     }
     return SIZE_MAX;
+}
+
+/* Election connections allowed at once grow with the members known. */
+static void election_limit_update(struct peer_net *net)
+{
+    assert(net->member_count <= PEER_NET_MEMBERS_MAX);
+    net->election_live_max =
+        (uint32_t)net->member_count * PEER_NET_ELECTION_SLOTS_PER_MEMBER + PEER_NET_ELECTION_SLOTS_EXTRA;
+    assert(net->election_live_max <= PEER_NET_ELECTION_SLOTS_MAX);
+}
+
+/* A member's configuration and the addresses it resolved to (`resolved`
+ * NULL: no address known). Its queue, last message and connections are
+ * left as they are: a known member re-addressed keeps them. */
+static void member_set_address(struct member_state *m, const struct peer_net_member *config,
+                               const struct sockaddr_in *resolved)
+{
+    m->config = *config;
+    memset(&m->election_address, 0, sizeof m->election_address);
+    memset(&m->quorum_address, 0, sizeof m->quorum_address);
+    if (resolved) {
+        m->election_address = *resolved;
+        m->quorum_address = *resolved;
+    }
+    m->election_address.sin_family = AF_INET;
+    m->quorum_address.sin_family = AF_INET;
+    m->election_address.sin_port = htons(config->election_port);
+    m->quorum_address.sin_port = htons(config->quorum_port);
+}
+
+/* Appends a member never seen before; the table has room. */
+static size_t member_append(struct peer_net *net, const struct peer_net_member *config,
+                            const struct sockaddr_in *resolved)
+{
+    assert(net->member_count < PEER_NET_MEMBERS_MAX);
+    size_t index = net->member_count++;
+    struct member_state *m = &net->members[index];
+    memset(m, 0, sizeof *m);
+    m->active_slot = m->attempt_slot = PEER_NET_NO_SLOT;
+    member_set_address(m, config, resolved);
+    election_limit_update(net);
+    return index;
+}
+
+/* The first "host:port" of a handshake's address list ('|'-separated), if
+ * its host is an IPv4 literal and its port not 0. Literals only: a name
+ * would need a DNS lookup on the core thread, for text that whoever
+ * connected chose. ZooKeeper 3.8 sends literals (NetUtils.formatInetAddr
+ * of its resolved election address), and so do we. */
+static bool handshake_address_parse(const char *addresses, struct peer_net_member *out,
+                                    struct sockaddr_in *resolved)
+{
+    size_t length = strcspn(addresses, "|");
+    const char *colon = memrchr(addresses, ':', length);
+    if (!colon)
+        return false;
+    size_t host_bytes = (size_t)(colon - addresses);
+    const char *port_text = colon + 1;
+    size_t port_digits = length - host_bytes - 1u;
+    if (host_bytes == 0 || host_bytes >= sizeof out->host || port_digits == 0 || port_digits > 5)
+        return false;
+    uint32_t port = 0;
+    for (size_t i = 0; i < port_digits; i++) {
+        if (port_text[i] < '0' || port_text[i] > '9')
+            return false;
+        port = port * 10u + (uint32_t)(port_text[i] - '0');
+    }
+    if (port == 0 || port > UINT16_MAX)
+        return false;
+    memcpy(out->host, addresses, host_bytes);
+    out->host[host_bytes] = '\0';
+    memset(resolved, 0, sizeof *resolved);
+    resolved->sin_family = AF_INET;
+    if (inet_pton(AF_INET, out->host, &resolved->sin_addr) != 1)
+        return false;
+    out->election_port = (uint16_t)port; /* the quorum port it does not say */
+    return true;
+}
+
+/* A server we do not know sent its handshake: it becomes a member with the
+ * election address the handshake names (QuorumCnxManager.handleConnection
+ * talks to any id and connects back to that address). Without a usable
+ * address it is still learned if it has the higher id (it keeps the
+ * connection and we answer on it), not if we would have to connect to it.
+ * Returns its index, or SIZE_MAX with `why`. */
+static size_t member_learn(struct peer_net *net, int64_t sid, const char *addresses, char *why,
+                           size_t why_bytes)
+{
+    struct peer_net_member learned;
+    memset(&learned, 0, sizeof learned);
+    learned.id = sid; /* quorum port 0: unknown until a configuration names it */
+    struct sockaddr_in resolved;
+    bool usable = handshake_address_parse(addresses, &learned, &resolved);
+    if (!usable) {
+        memset(learned.host, 0, sizeof learned.host);
+        learned.election_port = learned.quorum_port = 0;
+    }
+    if (!usable && sid < net->my_id) {
+        snprintf(why, why_bytes,
+                 "server.%lld is not in our configuration and its handshake names no IPv4 "
+                 "host:port to connect back to ('%.200s')",
+                 (long long)sid, addresses);
+        return SIZE_MAX;
+    }
+    if (net->member_count >= PEER_NET_MEMBERS_MAX) {
+        snprintf(why, why_bytes,
+                 "server.%lld is not in our configuration and we already know %u servers "
+                 "(PEER_NET_MEMBERS_MAX): its election connection is refused",
+                 (long long)sid, PEER_NET_MEMBERS_MAX);
+        if (net->refusal_logged_ms == INT64_MIN ||
+            net->now_ms - net->refusal_logged_ms >= PEER_NET_REFUSAL_LOG_INTERVAL_MS) {
+            net->refusal_logged_ms = net->now_ms;
+            log_warn("%s", why);
+        }
+        return SIZE_MAX;
+    }
+    size_t index = member_append(net, &learned, usable ? &resolved : NULL);
+    if (usable)
+        log_info("server.%lld, not in our configuration, connected to our election port: "
+                 "now known, election address %s:%u (quorum port unknown until a "
+                 "configuration names it)",
+                 (long long)sid, learned.host, (unsigned)learned.election_port);
+    else
+        log_info("server.%lld, not in our configuration, connected to our election port "
+                 "without an IPv4 address ('%.200s'): we can answer it only while it is connected to us",
+                 (long long)sid, addresses);
+    return index;
 }
 
 static bool election_append_frame(struct conn *c, const struct message *m)
@@ -629,12 +771,20 @@ static void election_activate(struct peer_net *net, struct conn *c)
     election_member_flush(net, m);
 }
 
+/* False for a member learned without an election address (port 0): it
+ * can reach us, we cannot reach it; its messages wait for it to connect. */
+static bool member_election_reachable(const struct member_state *m)
+{
+    return m->config.election_port != 0;
+}
+
 /* A connect to the member's election port, unless one is in flight (or
  * the reconnect interval has not passed and `now` is not asked for). */
 static void election_connect(struct peer_net *net, size_t member_index, bool now)
 {
     struct member_state *m = &net->members[member_index];
-    if (m->attempt_slot != PEER_NET_NO_SLOT || m->active_slot != PEER_NET_NO_SLOT)
+    if (m->attempt_slot != PEER_NET_NO_SLOT || m->active_slot != PEER_NET_NO_SLOT ||
+        !member_election_reachable(m))
         return;
     if (!now && m->attempted && net->now_ms - m->last_attempt_ms < PEER_NET_RECONNECT_INTERVAL_MS)
         return;
@@ -730,8 +880,13 @@ static void election_out_connected(struct peer_net *net, struct conn *c)
         conn_begin_close(net, c, false, NULL);
         return;
     }
-    char address[PEER_NET_HOST_BYTES_MAX + 8];
-    member_address_text(&net->members[net->my_index], true, address, sizeof address);
+    /* The literal we resolved, as ZooKeeper sends: a server that does not
+     * know us yet learns us from it without a DNS lookup. */
+    const struct member_state *me = &net->members[net->my_index];
+    char host[INET_ADDRSTRLEN];
+    char address[INET_ADDRSTRLEN + 8];
+    inet_ntop(AF_INET, &me->election_address.sin_addr, host, sizeof host);
+    snprintf(address, sizeof address, "%s:%u", host, (unsigned)me->config.election_port);
     struct jute_writer handshake;
     jute_writer_init(&handshake, PEER_NET_HANDSHAKE_BYTES_MAX);
     quorum_election_handshake_encode(&handshake, net->my_id, address);
@@ -756,12 +911,29 @@ static void election_out_connected(struct peer_net *net, struct conn *c)
 }
 
 /* The initiator's handshake arrived on an accepted election connection. */
-static void election_in_handshake(struct peer_net *net, struct conn *c, int64_t sid)
+static void election_in_handshake(struct peer_net *net, struct conn *c,
+                                  const struct quorum_election_handshake *handshake)
 {
-    size_t index = member_index_of(net, sid);
-    if (index == SIZE_MAX || sid == net->my_id) {
-        conn_begin_close(net, c, false, NULL); /* not one of ours (or a config error) */
+    int64_t sid = handshake->server_id;
+    if (sid == net->my_id) {
+        conn_begin_close(net, c, false, "a server with our own id connected (a config error)");
         return;
+    }
+    size_t index = member_index_of(net, sid);
+    if (index != SIZE_MAX && !member_election_reachable(&net->members[index])) {
+        /* Learned before without an address: this handshake may give one. */
+        struct peer_net_member config = net->members[index].config;
+        struct sockaddr_in resolved;
+        if (handshake_address_parse(handshake->addresses, &config, &resolved))
+            member_set_address(&net->members[index], &config, &resolved);
+    }
+    if (index == SIZE_MAX) {
+        char why[PEER_NET_WHY_BYTES];
+        index = member_learn(net, sid, handshake->addresses, why, sizeof why);
+        if (index == SIZE_MAX) {
+            conn_begin_close(net, c, false, why);
+            return;
+        }
     }
     c->handshake_done = true;
     if (sid < net->my_id) {
@@ -802,7 +974,7 @@ static void election_input(struct peer_net *net, struct conn *c)
             return;
         }
         in->offset += consumed;
-        election_in_handshake(net, c, handshake.server_id);
+        election_in_handshake(net, c, &handshake);
     }
     /* Frames: only on the member's active connection. Each iteration
      * consumes a frame or stops. */
@@ -1098,7 +1270,7 @@ static int64_t earliest(int64_t a, int64_t b) { return a < b ? a : b; }
 static int64_t attention_process(struct peer_net *net)
 {
     int64_t next_ms = INT64_MAX;
-    for (uint32_t i = 0; i < net->slot_count; i++) {
+    for (uint32_t i = 0; i < net->slot_used_end; i++) {
         struct conn *c = &net->slots[i];
         if (c->attention || (conn_has_deadline(c) && net->now_ms >= c->deadline_ms)) {
             c->attention = false;
@@ -1110,7 +1282,7 @@ static int64_t attention_process(struct peer_net *net)
     for (size_t i = 0; i < net->member_count; i++) {
         struct member_state *m = &net->members[i];
         if (m->queue_count > 0 && m->active_slot == PEER_NET_NO_SLOT &&
-            m->attempt_slot == PEER_NET_NO_SLOT) {
+            m->attempt_slot == PEER_NET_NO_SLOT && member_election_reachable(m)) {
             election_connect(net, i, false);
             if (m->attempt_slot == PEER_NET_NO_SLOT)
                 next_ms = earliest(next_ms, m->last_attempt_ms + PEER_NET_RECONNECT_INTERVAL_MS);
@@ -1199,7 +1371,7 @@ size_t peer_net_poll(struct peer_net *net, int64_t now_ms)
     ring_submit(net);
 
     bool work_left = net->self_count > 0 || io_uring_cq_ready(&net->ring) > 0;
-    for (uint32_t i = 0; i < net->slot_count && !work_left; i++)
+    for (uint32_t i = 0; i < net->slot_used_end && !work_left; i++)
         work_left = net->slots[i].attention;
     if (work_left)
         net_wake(net);
@@ -1304,11 +1476,18 @@ uint64_t peer_net_quorum_connect(struct peer_net *net, int64_t leader_id)
     c->quorum_id = ((uint64_t)c->generation << 32) | ((uint64_t)c->slot + 1u);
     c->member = index;
     c->state = STATE_CONNECTING;
-    if (index == SIZE_MAX) {
+    if (index == SIZE_MAX || net->members[index].config.quorum_port == 0) {
         c->state = STATE_DYING;
         c->report_close = true;
-        snprintf(c->why, sizeof c->why, "server.%lld is not in the configuration",
-                 (long long)leader_id);
+        if (index == SIZE_MAX)
+            snprintf(c->why, sizeof c->why, "server.%lld is not in the configuration",
+                     (long long)leader_id);
+        else
+            snprintf(c->why, sizeof c->why,
+                     "server.%lld's quorum port is unknown: we learned of it from its election "
+                     "handshake, which names only its election address; a configuration "
+                     "(reconfig) that names it gives the port",
+                     (long long)leader_id);
         attention_mark(net, c);
         return c->quorum_id;
     }
@@ -1391,7 +1570,7 @@ size_t peer_net_quorum_queued_bytes(const struct peer_net *net, uint64_t connect
 size_t peer_net_election_connection_count(const struct peer_net *net)
 {
     size_t count = 0;
-    for (uint32_t i = 0; i < net->slot_count; i++) {
+    for (uint32_t i = 0; i < net->slot_used_end; i++) {
         if (net->slots[i].state != STATE_FREE && is_election(&net->slots[i]))
             count++;
     }
@@ -1400,30 +1579,37 @@ size_t peer_net_election_connection_count(const struct peer_net *net)
 
 /* ---- create and destroy ----------------------------------------------------------- */
 
-static bool resolve_member(struct member_state *m, char *error, size_t error_bytes)
+/* The member's host as an IPv4 address (port 0). */
+static bool resolve_host(const struct peer_net_member *member, struct sockaddr_in *out,
+                         char *error, size_t error_bytes)
 {
     struct addrinfo hints;
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_INET;
     hints.ai_socktype = SOCK_STREAM;
     struct addrinfo *result = NULL;
-    int rc = getaddrinfo(m->config.host, NULL, &hints, &result);
+    int rc = getaddrinfo(member->host, NULL, &hints, &result);
     if (rc != 0 || !result) {
         snprintf(error, error_bytes,
                  "server.%lld's host '%s' (zoo.cfg) does not resolve to an IPv4 address: %s",
-                 (long long)m->config.id, m->config.host, rc ? gai_strerror(rc) : "no address");
+                 (long long)member->id, member->host, rc ? gai_strerror(rc) : "no address");
         if (result)
             freeaddrinfo(result);
         return false;
     }
-    struct sockaddr_in address;
-    memcpy(&address, result->ai_addr, sizeof address);
+    memcpy(out, result->ai_addr, sizeof *out);
     freeaddrinfo(result);
-    m->election_address = address;
-    m->election_address.sin_port = htons(m->config.election_port);
-    m->quorum_address = address;
-    m->quorum_address.sin_port = htons(m->config.quorum_port);
+    out->sin_port = 0;
     return true;
+}
+
+static bool host_fits(const struct peer_net_member *member, char *error, size_t error_bytes)
+{
+    if (memchr(member->host, '\0', sizeof member->host) != NULL)
+        return true;
+    snprintf(error, error_bytes, "server.%lld: host name too long (at most %u bytes)",
+             (long long)member->id, PEER_NET_HOST_BYTES_MAX - 1u);
+    return false;
 }
 
 static bool config_check(const struct peer_net_config *config, size_t *my_index_out, char *error,
@@ -1437,10 +1623,8 @@ static bool config_check(const struct peer_net_config *config, size_t *my_index_
     *my_index_out = SIZE_MAX;
     for (size_t i = 0; i < config->member_count; i++) {
         const struct peer_net_member *member = &config->members[i];
-        if (memchr(member->host, '\0', sizeof member->host) == NULL) {
-            snprintf(error, error_bytes, "server.%lld: host name too long", (long long)member->id);
+        if (!host_fits(member, error, error_bytes))
             return false;
-        }
         for (size_t j = 0; j < i; j++) {
             if (config->members[j].id == member->id) {
                 snprintf(error, error_bytes, "server.%lld appears twice", (long long)member->id);
@@ -1497,15 +1681,15 @@ struct peer_net *peer_net_create(const struct peer_net_config *config,
     net->my_index = my_index;
     net->listen_on_all_ips = config->listen_on_all_ips;
     net->quorum_data_bytes_max = config->quorum_data_bytes_max;
-    net->member_count = config->member_count;
+    net->refusal_logged_ms = INT64_MIN;
     net->event_fd = -1;
     net->election_listen_fd = -1;
     net->quorum_listen_fd = -1;
     net->free_head = PEER_NET_NO_SLOT;
-    net->members = calloc(config->member_count, sizeof *net->members);
-    net->election_live_max =
-        (uint32_t)config->member_count * PEER_NET_ELECTION_SLOTS_PER_MEMBER + PEER_NET_ELECTION_SLOTS_EXTRA;
-    net->slot_count = net->election_live_max + PEER_NET_QUORUM_CONNECTIONS_MAX;
+    /* Room for the largest membership now: members are named by index in
+     * connections and neither moves nor goes (peer_net_update_members). */
+    net->members = calloc(PEER_NET_MEMBERS_MAX, sizeof *net->members);
+    net->slot_count = PEER_NET_SLOTS_MAX;
     net->slots = calloc(net->slot_count, sizeof *net->slots);
     if (!net->members || !net->slots) {
         snprintf(error, error_bytes, "peer network: out of memory");
@@ -1519,14 +1703,14 @@ struct peer_net *peer_net_create(const struct peer_net_config *config,
         net->free_head = i;
     }
     for (size_t i = 0; i < config->member_count; i++) {
-        struct member_state *m = &net->members[i];
-        m->config = config->members[i];
-        m->active_slot = m->attempt_slot = PEER_NET_NO_SLOT;
-        if (!resolve_member(m, error, error_bytes)) {
+        struct sockaddr_in resolved;
+        if (!resolve_host(&config->members[i], &resolved, error, error_bytes)) {
             peer_net_destroy(net);
             return NULL;
         }
+        member_append(net, &config->members[i], &resolved);
     }
+    assert(net->member_count == config->member_count);
     int rc = ring_setup(net);
     if (rc < 0) {
         snprintf(error, error_bytes, "peer network: io_uring setup: %s", strerror(-rc));
@@ -1551,6 +1735,59 @@ struct peer_net *peer_net_create(const struct peer_net_config *config,
     /* Prepared now, submitted by the first poll (or send) on the core thread. */
     arm_listener(net, true);
     return net;
+}
+
+int peer_net_update_members(struct peer_net *net, const struct peer_net_member *members,
+                            size_t member_count, char *error, size_t error_bytes)
+{
+    /* Check everything first (cheap checks before the lookups), then apply:
+     * a refused update changes nothing. */
+    if (member_count > PEER_NET_MEMBERS_MAX) {
+        snprintf(error, error_bytes, "peer network: %zu servers in the new configuration (at most %u)",
+                 member_count, PEER_NET_MEMBERS_MAX);
+        return -1;
+    }
+    size_t added = 0;
+    for (size_t i = 0; i < member_count; i++) {
+        if (!host_fits(&members[i], error, error_bytes))
+            return -1;
+        for (size_t j = 0; j < i; j++) {
+            if (members[j].id == members[i].id) {
+                snprintf(error, error_bytes, "server.%lld appears twice in the new configuration",
+                         (long long)members[i].id);
+                return -1;
+            }
+        }
+        if (member_index_of(net, members[i].id) == SIZE_MAX)
+            added++;
+    }
+    if (net->member_count + added > PEER_NET_MEMBERS_MAX) {
+        snprintf(error, error_bytes,
+                 "peer network: the new configuration adds %zu servers to the %zu known (removed "
+                 "ones stay known): more than %u in all",
+                 added, net->member_count, PEER_NET_MEMBERS_MAX);
+        return -1;
+    }
+    struct sockaddr_in resolved[PEER_NET_MEMBERS_MAX];
+    for (size_t i = 0; i < member_count; i++) {
+        if (!resolve_host(&members[i], &resolved[i], error, error_bytes))
+            return -1;
+    }
+    bool reachable_now = false;
+    for (size_t i = 0; i < member_count; i++) {
+        size_t index = member_index_of(net, members[i].id);
+        if (index == SIZE_MAX) {
+            member_append(net, &members[i], &resolved[i]);
+            continue;
+        }
+        struct member_state *m = &net->members[index];
+        reachable_now |= !member_election_reachable(m) && members[i].election_port != 0 &&
+                         m->queue_count > 0;
+        member_set_address(m, &members[i], &resolved[i]);
+    }
+    if (reachable_now && !net->dispatching)
+        net_wake(net); /* its queued messages can go: the next poll connects */
+    return 0;
 }
 
 /* Reaps completions without delivering events, until every connection's

@@ -22,6 +22,16 @@
  * peer_net_poll, so it never interrupts the core's other system calls).
  * Times come from peer_net_poll's now_ms, so connects, reconnects and
  * linger deadlines start in a poll (a send wakes the wait fd for it).
+ *
+ * Members. The servers we know start as the configuration's and only ever
+ * grow (dynamic reconfiguration): peer_net_update_members adds or
+ * re-addresses them, and a server that connects to our election port with
+ * an id we do not know becomes known with the election address its
+ * handshake names (QuorumCnxManager.handleConnection), so a joining server
+ * reaches the ensemble before the reconfig that adds it commits. A learned
+ * member's quorum port is unknown (0) until a configuration names it. At
+ * most PEER_NET_MEMBERS_MAX are known at once; none is ever forgotten (a
+ * removed server may still talk to us).
  */
 #ifndef CHEETAH_PEER_NET_H
 #define CHEETAH_PEER_NET_H
@@ -44,9 +54,10 @@
 
 struct peer_net_member {
     int64_t id;
-    char host[PEER_NET_HOST_BYTES_MAX]; /* IPv4 literal or name (resolved at create) */
-    uint16_t quorum_port;
-    uint16_t election_port;
+    char host[PEER_NET_HOST_BYTES_MAX]; /* IPv4 literal or name (resolved at create or
+                                         * peer_net_update_members) */
+    uint16_t quorum_port;    /* 0: unknown (a quorum connect fails) */
+    uint16_t election_port;  /* 0: unknown (we never connect; it may connect to us) */
 };
 
 struct peer_net_events {
@@ -87,6 +98,24 @@ struct peer_net *peer_net_create(const struct peer_net_config *config,
                                  const struct peer_net_events *events, char *error,
                                  size_t error_bytes);
 void peer_net_destroy(struct peer_net *net);
+
+/* A committed reconfig's membership (ZooKeeper's `reconfig`): why the
+ * member table is not fixed at create. Call on the thread that polls,
+ * between polls (or from inside one of its events). Every server in
+ * `members` that we do not know is added (its host resolved as at
+ * create); a known one (same id) takes the new
+ * host and ports: an open connection to it stays (QuorumCnxManager keeps
+ * its connections across a reconfig too), new connects use the new
+ * address. Servers not in the list stay known and untouched (a removed
+ * server may still talk to us; nothing is closed). Our own entry changes
+ * only if the list names my_id (our listening sockets stay where they are;
+ * the new address is what our handshakes announce). Returns 0, or -1 with
+ * a message in `error` (more than PEER_NET_MEMBERS_MAX servers in all, an
+ * id twice in the list, a host name too long or that does not resolve),
+ * and then nothing has changed: everything is checked before anything is
+ * applied. Resolving a name may block (getaddrinfo) as it does at create. */
+int peer_net_update_members(struct peer_net *net, const struct peer_net_member *members,
+                            size_t member_count, char *error, size_t error_bytes);
 
 /* A file descriptor that becomes readable when peer_net_poll has work (for
  * the core's poll()). */

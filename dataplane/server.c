@@ -24,6 +24,7 @@
 #include "dataplane/log.h"
 #include "dataplane/log_writer.h"
 #include "dataplane/snapshotter.h"
+#include "consensus/quorum_config.h"
 #include "consensus/quorum_wire.h"
 #include "store/epoch.h"
 #include "store/recovery.h"
@@ -84,7 +85,17 @@ struct server {
     struct store_config store_config;
     struct log_writer_config log_config;
     struct snapshotter_config snapshotter_config;
+    /* The ensemble's configuration as text (server.N lines, version=0):
+     * /zookeeper/config holds it, NEWLEADER and notifications carry it. */
+    char config_text[QUORUM_CONFIG_TEXT_BYTES_MAX];
 };
+
+static int64_t wall_clock_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
 
 static int64_t elapsed_ms(void)
 {
@@ -306,11 +317,19 @@ void server_four_letter_word(struct server *server, const uint8_t word[4],
                           directory_bytes(server->config.data_log_dir));
         break;
     case FOURLW_CONF: {
+        char *membership = malloc(QUORUM_CONFIG_TEXT_BYTES_MAX);
+        if (!membership) {
+            break;
+        }
+        core_config_text(server->core, membership, QUORUM_CONFIG_TEXT_BYTES_MAX);
         struct config_conf_runtime runtime = {
             .data_dir_size_bytes = directory_bytes(server->config.data_dir),
             .log_dir_size_bytes = directory_bytes(server->config.data_log_dir),
+            .server_id = server->my_id,
+            .membership_text = server->config.distributed ? membership : NULL,
         };
         fourlw_write_conf(out, &server->config, &runtime);
+        free(membership);
         break;
     }
     case FOURLW_ENVI: {
@@ -551,6 +570,15 @@ static bool read_myid(const struct cheetah_config *config, int64_t *id_out, char
                  read ? text : "");
         return false;
     }
+    if (!config_find_server(config, id) && config->config_version != 0) {
+        snprintf(error, error_bytes,
+                 "%s says this is server %lld, but the configuration in zoo.cfg's "
+                 "dynamicConfigFile (version %llx) has no server.%lld line: this server was "
+                 "reconfigured out of the ensemble; add it back with reconfig (and restore its "
+                 "zoo.cfg from zoo.cfg.bak), or stop running it",
+                 path, id, (unsigned long long)config->config_version, id);
+        return false;
+    }
     if (!config_find_server(config, id)) {
         snprintf(error, error_bytes,
                  "%s says this is server %lld, but zoo.cfg has no server.%lld line", path, id, id);
@@ -594,6 +622,27 @@ static bool read_epochs(struct server *server, int64_t last_zxid, int64_t *accep
 
 /* Starts the quorum peer: standalone leads at once; an ensemble member
  * gets its election and quorum ports. */
+/* QuorumMaj.toString() of zoo.cfg's server lines (version 0), or of the
+ * dynamic config file's (its version). */
+static bool ensemble_config_text(const struct cheetah_config *config, char *out, size_t out_bytes)
+{
+    static struct quorum_config_member text_members[CONFIG_SERVERS_MAX];
+    for (uint32_t index = 0; index < config->server_count; index++) {
+        const struct config_server *entry = &config->servers[index];
+        text_members[index] = (struct quorum_config_member){
+            .id = entry->id,
+            .host = entry->host,
+            .quorum_port = entry->quorum_port,
+            .election_port = entry->election_port,
+            .observer = entry->type == CONFIG_PEER_OBSERVER,
+            .client_host = entry->has_client ? entry->client_host : NULL,
+            .client_port = entry->client_port,
+        };
+    }
+    return quorum_config_text(text_members, config->server_count, config->config_version, out,
+                              out_bytes);
+}
+
 static bool start_peer(struct server *server, int64_t last_zxid, char *error, size_t error_bytes)
 {
     const struct cheetah_config *config = &server->config;
@@ -612,8 +661,8 @@ static bool start_peer(struct server *server, int64_t last_zxid, char *error, si
     };
     static struct election_member members[CONFIG_SERVERS_MAX];
     static struct peer_net_member net_members[CONFIG_SERVERS_MAX];
-    static struct quorum_config_member text_members[CONFIG_SERVERS_MAX];
-    char config_text[4096] = "";
+    ensemble.standalone_enabled = config->standalone_enabled;
+    ensemble.static_config_path = config->file_given ? config->file_path : "";
     if (config->distributed) {
         for (uint32_t index = 0; index < config->server_count; index++) {
             const struct config_server *entry = &config->servers[index];
@@ -624,20 +673,6 @@ static bool start_peer(struct server *server, int64_t last_zxid, char *error, si
             snprintf(net_members[index].host, sizeof(net_members[index].host), "%s", entry->host);
             net_members[index].quorum_port = entry->quorum_port;
             net_members[index].election_port = entry->election_port;
-            text_members[index] = (struct quorum_config_member){
-                .id = entry->id,
-                .host = entry->host,
-                .quorum_port = entry->quorum_port,
-                .election_port = entry->election_port,
-                .observer = entry->type == CONFIG_PEER_OBSERVER,
-                .client_host = entry->has_client ? entry->client_host : NULL,
-                .client_port = entry->client_port,
-            };
-        }
-        if (!quorum_config_text(text_members, config->server_count, 0, config_text,
-                                sizeof(config_text))) {
-            snprintf(error, error_bytes, "too many server.N lines for the quorum config text");
-            return false;
         }
         ensemble.members = members;
         ensemble.net_members = net_members;
@@ -647,7 +682,7 @@ static bool start_peer(struct server *server, int64_t last_zxid, char *error, si
             return false;
         }
     }
-    ensemble.config_text = config_text;
+    ensemble.config_text = server->config_text;
     return core_start_peer(server->core, &ensemble, error, error_bytes) == 0;
 }
 
@@ -717,12 +752,22 @@ struct server *server_create(const struct cheetah_config *config, char *error, s
         return NULL;
     }
     config = &server->config;
+    if (config->distributed &&
+        !ensemble_config_text(config, server->config_text, sizeof(server->config_text))) {
+        snprintf(error, error_bytes, "too many server.N lines for the quorum config text");
+        server_destroy(server);
+        return NULL;
+    }
     struct store_config store_config = {
         .extended_types_enabled = config->extended_types_enabled,
         .skip_acl = config->skip_acl,
         .reconfig_enabled = config->reconfig_enabled,
         .jute_maxbuffer_bytes = config->jute_maxbuffer_bytes,
-        .config_node_text = "",
+        /* QuorumPeer.initConfigInZKDatabase: an ensemble member's
+         * /zookeeper/config holds the configuration; standalone's is empty. */
+        .config_node_text = server->config_text,
+        .config_node_zxid = config->config_version,
+        .config_node_mtime_ms = wall_clock_ms(),
     };
     server->store_config = store_config;
     if (!check_port_free(config->client_port_address, config->client_port, error,

@@ -102,5 +102,14 @@ static inline void jute_store_be32(uint8_t *bytes, uint32_t value)
     bytes[2] = (uint8_t)(value >> 8);
     bytes[3] = (uint8_t)value;
 }
+static inline uint64_t jute_load_be64(const uint8_t *bytes)
+{
+    return ((uint64_t)jute_load_be32(bytes) << 32) | jute_load_be32(bytes + 4);
+}
+static inline void jute_store_be64(uint8_t *bytes, uint64_t value)
+{
+    jute_store_be32(bytes, (uint32_t)(value >> 32));
+    jute_store_be32(bytes + 4, (uint32_t)value);
+}
 
 #endif

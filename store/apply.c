@@ -325,6 +325,7 @@ static int process(struct apply *apply, int32_t type, struct jute_reader *reader
         if (rc == ZK_OK) {
             change(apply, ZK_EVENT_NODE_DATA_CHANGED, txn.path.ptr, (size_t)txn.path.len,
                    acl_at(apply, txn.path.ptr, (size_t)txn.path.len));
+            op->data = txn.data;
         }
         break;
     }

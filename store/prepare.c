@@ -9,7 +9,9 @@
  *    That includes a body that does not decode (MARSHALLINGERROR), a bad
  *    path (BADARGUMENTS), TTL requests while extended types are off
  *    (UNIMPLEMENTED) and reconfig while reconfig is disabled
- *    (RECONFIGDISABLED, always the case here: no reconfigEnabled setting).
+ *    (RECONFIGDISABLED) or refused (reconfig on a server that does not lead
+ *    an ensemble: UNIMPLEMENTED; the leader's checks: BADVERSION,
+ *    BADARGUMENTS, NEWCONFIGNOQUORUM, RECONFIGINPROGRESS; then NOAUTH).
  *  - store_prepare returns something other than ZK_OK (and no txn) only for
  *    an opcode that is not a write (ZK_UNIMPLEMENTED), a reconfig body that
  *    does not decode (ZooKeeper decodes it before making the header, so it
@@ -561,6 +563,45 @@ static int prep_set_data(struct prep *prep, const struct jute_set_data_request *
     return ZK_OK;
 }
 
+/* The reconfig case of PrepRequestProcessor: the ensemble's leader (the
+ * hook) checks the request against the configuration it last saw and
+ * writes the new configuration's text; then, as ZooKeeper does last, the
+ * writer needs WRITE on /zookeeper/config (read-only to everybody but
+ * super). The transaction is a SetDataTxn of that text with version -1. */
+static int prep_reconfig(struct prep *prep, const struct jute_reconfig_request *request,
+                         struct jute_writer *record)
+{
+    struct store_tree *tree = prep->tree;
+    char *text = malloc(STORE_CONFIG_TEXT_BYTES_MAX);
+    if (!text) {
+        abort();
+    }
+    int rc = prep->input->reconfig(prep->input->reconfig_context, request, prep->zxid, text,
+                                   STORE_CONFIG_TEXT_BYTES_MAX);
+    struct jute_bytes path = jute_bytes_cstr(STORE_CONFIG_PATH);
+    struct record_view node;
+    if (rc == ZK_OK) {
+        rc = record_get(tree, path.ptr, (size_t)path.len, &node);
+    }
+    if (rc == ZK_OK) {
+        rc = acl_check(prep, node.acl, ZK_PERM_WRITE);
+    }
+    if (rc == ZK_OK) {
+        struct jute_bytes data = jute_bytes_cstr(text);
+        struct jute_set_data_txn txn = {path, data, -1};
+        jute_set_data_txn_encode(record, &txn);
+        struct store_stat stat = node.stat;
+        stat.version = -1;
+        stat.mtime_ms = prep->time_ms;
+        stat.mzxid = prep->zxid;
+        stat.data_length = data.len;
+        record_add(tree, prep->zxid, path.ptr, (size_t)path.len, true, &stat, node.child_count,
+                   node.acl);
+    }
+    free(text);
+    return rc;
+}
+
 static int prep_set_acl(struct prep *prep, const struct jute_set_acl_request *request,
                         struct jute_writer *record)
 {
@@ -838,11 +879,22 @@ static int prepare_body(struct prep *prep, struct jute_writer *record)
         }
         return prep_multi(prep, &request, record);
     }
-    case ZK_OP_RECONFIG:
+    case ZK_OP_RECONFIG: {
         /* reconfigEnabled=false (ZooKeeper's default): refused before any
          * check. Enabled on a standalone server, ZooKeeper 3.8 fails it
          * with UNIMPLEMENTED (observed); both are logged as ErrorTxns. */
-        return prep->tree->config.reconfig_enabled ? ZK_UNIMPLEMENTED : ZK_RECONFIGDISABLED;
+        if (!prep->tree->config.reconfig_enabled) {
+            return ZK_RECONFIGDISABLED;
+        }
+        if (!input->reconfig) {
+            return ZK_UNIMPLEMENTED;
+        }
+        struct jute_reconfig_request request;
+        if (!jute_reconfig_request_decode(&reader, &prep->arena, &request)) {
+            return ZK_MARSHALLINGERROR;
+        }
+        return prep_reconfig(prep, &request, record);
+    }
     default:
         return ZK_UNIMPLEMENTED;
     }

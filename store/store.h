@@ -96,6 +96,11 @@ struct store_config {
     /* The text of /zookeeper/config (server.N lines and version=...); empty
      * for standalone, as ZooKeeper 3.8 standalone has it. */
     const char *config_node_text;
+    /* Its Stat when the text is not empty (QuorumPeer.initConfigInZKDatabase):
+     * mzxid = the configuration's version, mtime = when the server started,
+     * version -1. */
+    int64_t config_node_zxid;
+    int64_t config_node_mtime_ms;
 };
 
 struct store_tree *store_tree_create(const struct store_config *config);
@@ -196,6 +201,16 @@ void store_txn_init(struct store_txn *txn, uint32_t jute_maxbuffer_bytes);
 void store_txn_free(struct store_txn *txn);
 
 /* The request as the client sent it (opcode and body after RequestHeader). */
+/* The largest configuration text a reconfig may write to /zookeeper/config. */
+#define STORE_CONFIG_TEXT_BYTES_MAX (128u * 1024u)
+
+struct jute_reconfig_request;
+/* Reconfig on the leader of an ensemble: checks the request against the
+ * configuration last seen and writes the new one's text (NUL-terminated,
+ * version = zxid) into `text_out`. Returns ZK_OK or the error to log. */
+typedef int (*store_reconfig_fn)(void *context, const struct jute_reconfig_request *request,
+                                 int64_t zxid, char *text_out, size_t text_bytes);
+
 struct store_prepare_input {
     int64_t session_id;
     int32_t cxid;
@@ -204,6 +219,9 @@ struct store_prepare_input {
     const struct store_auth *auth;
     int64_t zxid;    /* the zxid this transaction will get */
     int64_t now_ms;  /* wall clock, for ctime/mtime */
+    /* NULL where reconfig cannot run (standalone, as ZooKeeper: UNIMPLEMENTED). */
+    store_reconfig_fn reconfig;
+    void *reconfig_context;
 };
 
 /* ZooKeeper's PrepRequestProcessor: validates the request against the tree
@@ -269,6 +287,7 @@ struct store_op_result {
     int32_t err;
     struct jute_bytes path; /* created path (create/create2/container/ttl) */
     struct store_stat stat; /* create2/container/ttl/setData/setACL/check results */
+    struct jute_bytes data; /* reconfig: the configuration text (into the txn's bytes) */
 };
 
 struct store_apply_result {
@@ -315,6 +334,12 @@ const struct store_counters *store_tree_counters(const struct store_tree *tree);
 /* Sets the last applied zxid outright (recovery, a snapshot loaded from a
  * leader): store_apply only moves it forward. Writer only. */
 void store_tree_set_last_zxid(struct store_tree *tree, int64_t zxid);
+/* QuorumPeer.initConfigInZKDatabase: /zookeeper/config takes `text` as
+ * configuration `zxid` (version -1, mzxid zxid, mtime time_ms), unless it
+ * already holds that configuration or a newer one (applied from its
+ * reconfig transaction). Writer thread only. */
+int store_tree_set_config_node(struct store_tree *tree, const char *text, int64_t zxid,
+                               int64_t time_ms);
 
 /* Path validation as ZooKeeper's PathUtils.validatePath (returns
  * ZK_BADARGUMENTS for an invalid path). `allow_sequential_suffix` lets the

@@ -1385,6 +1385,12 @@ struct store_tree *store_tree_create(const struct store_config *config)
     const struct store_acl_list *config_acl = store_acl_intern(tree, read_acl);
     free(read_acl);
     struct store_stat config_stat = {.aversion = -1};
+    if (tree->config_text[0] != '\0') {
+        config_stat.version = -1;
+        config_stat.mzxid = config->config_node_zxid;
+        config_stat.mtime_ms = config->config_node_mtime_ms;
+        config_stat.data_length = (int32_t)strlen(tree->config_text);
+    }
     builtin_child(proc, "config",
                   version_new(&config_stat, 0, config_acl,
                               jute_bytes_of(tree->config_text,
@@ -1511,4 +1517,21 @@ size_t store_session_ephemerals(struct store_tree *tree, int64_t session_id,
         }
     }
     return found;
+}
+
+int store_tree_set_config_node(struct store_tree *tree, const char *text, int64_t zxid,
+                               int64_t time_ms)
+{
+    struct store_node_view view;
+    int64_t visible_zxid = 0;
+    struct jute_bytes path = jute_bytes_cstr(STORE_CONFIG_PATH);
+    int rc = store_lookup(tree, path, &view, &visible_zxid, NULL);
+    if (rc != ZK_OK) {
+        return rc;
+    }
+    if (view.stat.mzxid >= zxid) {
+        return ZK_OK;
+    }
+    return store_tree_set_data(tree, path.ptr, (size_t)path.len, jute_bytes_cstr(text), -1, zxid,
+                               time_ms, NULL);
 }

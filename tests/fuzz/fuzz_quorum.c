@@ -9,6 +9,10 @@
  * its snapshot stream (the one-shot framer and the resumable scanner fed in
  * two pieces must agree), and each packet's data decoded as the payload its
  * type carries (REQUEST, PING, REVALIDATE, LEADERINFO/ACKEPOCH, LearnerInfo).
+ * Configuration texts (a notification's, any packet's data as NEWLEADER
+ * carries it) that parse must format and parse back to the same
+ * configuration, and serve as the base of a reconfig whose joining and
+ * leaving strings are the same bytes.
  *
  * Payloads are copied to exact-size heap buffers so AddressSanitizer
  * catches reads past them. */
@@ -17,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "consensus/quorum_config.h"
 #include "consensus/quorum_wire.h"
 #include "jute/jute.h"
 #include "jute/records.h"
@@ -46,6 +51,36 @@ static uint8_t *copy_of(const uint8_t *bytes, size_t size)
     return copy;
 }
 
+static void configuration_text(const uint8_t *bytes, size_t size)
+{
+    if (size == 0 || size > QUORUM_CONFIG_TEXT_BYTES_MAX) {
+        return;
+    }
+    char *text = (char *)copy_of(bytes, size);
+    struct quorum_config *config = malloc(sizeof(*config));
+    struct quorum_config *again = malloc(sizeof(*again));
+    char *formatted = malloc(QUORUM_CONFIG_TEXT_BYTES_MAX);
+    require(config && again && formatted);
+    if (quorum_config_parse(text, size, config, NULL, 0) &&
+        quorum_config_format(config, formatted, QUORUM_CONFIG_TEXT_BYTES_MAX)) {
+        require(quorum_config_parse(formatted, strlen(formatted), again, NULL, 0));
+        require(again->version == config->version && quorum_config_same_members(config, again));
+        struct quorum_reconfig_request request = {
+            .joining = text, .joining_len = size, .leaving = text, .leaving_len = size};
+        char why[256];
+        int rc = quorum_config_reconfig(config, &request, config->version + 1, 2, again, why,
+                                        sizeof(why));
+        if (rc == 0) {
+            require(again->version == config->version + 1 &&
+                    quorum_config_voter_count(again) >= 2);
+        }
+    }
+    free(formatted);
+    free(again);
+    free(config);
+    free(text);
+}
+
 static void election_stream(const uint8_t *data, size_t size)
 {
     struct quorum_election_handshake handshake;
@@ -70,6 +105,9 @@ static void election_stream(const uint8_t *data, size_t size)
         struct election_notification notification;
         struct jute_bytes config;
         if (quorum_notification_decode(body, body_bytes, &notification, &config)) {
+            if (config.len > 0) {
+                configuration_text(config.ptr, (size_t)config.len);
+            }
             struct jute_writer out;
             jute_writer_init(&out, QUORUM_ELECTION_FRAME_BYTES_MAX + 8);
             quorum_notification_encode(&out, &notification, "version=0");
@@ -159,6 +197,9 @@ static void quorum_stream(const uint8_t *data, size_t size)
         if (decoded) {
             require(jute_reader_remaining(&reader) == 0);
             payloads(&packet);
+            if (packet.data.len > 0) {
+                configuration_text(packet.data.ptr, (size_t)packet.data.len);
+            }
         }
         offset += packet_bytes;
         if (decoded && packet.type == QUORUM_SNAP) {

@@ -39,20 +39,16 @@ in RO mode"), so the client never reaches CONNECTED_RO within the test's 6 s.
 Cheetah fails the same assertion for another reason: its partitioned member
 does not serve at all (no read-only mode yet; srvr has no Mode line), where
 ZooKeeper's answers "Mode: read-only". It fails on both and is not compared.
-The Cheetah ensemble: 468 passed, the same 7 skipped, 4 failed (that one and
-TestReconfig, below) in about 90 s; the whole file takes about 200 s.
+The Cheetah ensemble: 471 passed, the same 7 skipped, 1 failed (the same
+test_read_only) in about 90 s; the whole file takes about 200 s.
 
-TestReconfig (3 tests) passes on the ZooKeeper ensemble (reconfigEnabled=true
-with a quorum). Cheetah does not implement dynamic reconfiguration: it is a
-KNOWN DIFFERENCE, left out of the pass-for-pass comparison, and
-test_reconfig_outcomes asserts what Cheetah does instead: the server refuses
-the request with UNIMPLEMENTED (what standalone ZooKeeper 3.8 answers with
-reconfigEnabled=true), so kazoo raises UnimplementedError at once. What a
-ZooKeeper ensemble with reconfigEnabled=false answers, RECONFIGDISABLED
-(-123), is an error code kazoo 2.8 cannot decode: its connection thread dies
-("RuntimeError: Invalid error code") and the call hangs (each of the 3 tests
-then ends at the 60 s per-test limit), so that answer would not be "the same
-result" either.
+TestReconfig (3 tests: no super auth -> NoAuthError, an observer added on
+ports nothing listens on and removed again, a from_config in the future ->
+BadVersionError, a malformed joiner -> BadArgumentsError) runs on both
+ensembles (reconfigEnabled=true with a quorum) and is compared like every
+other test. Until dynamic reconfiguration existed it was a known difference
+(Cheetah answered UNIMPLEMENTED); test_reconfig_passes_on_both keeps it
+from quietly becoming one again.
 
 The assertions:
   * the ZooKeeper run collected the whole suite, passed > 400 tests and
@@ -108,13 +104,7 @@ RECONFIG_TESTS = (
     "test_client.py::TestReconfig::test_no_super_auth",
 )
 # Tests that pass on ZooKeeper and are known not to on Cheetah, with why.
-KNOWN_DIFFERENCES = {
-    nodeid: "dynamic reconfiguration is not implemented by Cheetah (it answers "
-            "UNIMPLEMENTED, as standalone ZooKeeper 3.8 does)"
-    for nodeid in RECONFIG_TESTS
-}
-# What Cheetah's refusal of reconfig looks like to kazoo.
-CHEETAH_RECONFIG_ERROR = "kazoo.exceptions.UnimplementedError"
+KNOWN_DIFFERENCES = {}
 
 
 @pytest.fixture(scope="module")
@@ -223,20 +213,13 @@ def test_every_zookeeper_pass_passes_on_cheetah(zookeeper_run, cheetah_run):
                     + runner.format_regressions(lost), pytrace=False)
 
 
-def test_reconfig_outcomes(zookeeper_run, cheetah_run):
-    """TestReconfig passes on the ZooKeeper ensemble (so reconfigEnabled and
-    the superDigest reached it); on Cheetah each test passes (reconfig
-    implemented one day) or fails at once with Cheetah's refusal, never a
-    hang or another error."""
-    for nodeid in RECONFIG_TESTS:
-        zookeeper = zookeeper_run.outcomes.get(nodeid)
-        assert zookeeper is not None and zookeeper.status == "passed", (
-            f"ZooKeeper ensemble: {nodeid}: {zookeeper}")
-        cheetah = cheetah_run.outcomes.get(nodeid)
-        assert cheetah is not None, f"Cheetah ensemble: {nodeid} not reached"
-        if cheetah.status == "passed":
-            print(f"{nodeid} now passes on Cheetah: drop it from KNOWN_DIFFERENCES")
-            continue
-        assert cheetah.status == "failed" and cheetah.when == "call", (nodeid, cheetah)
-        assert CHEETAH_RECONFIG_ERROR in cheetah.error_summary(), (
-            f"{nodeid} on Cheetah:\n{cheetah.error_summary()}")
+def test_reconfig_passes_on_both(zookeeper_run, cheetah_run):
+    """Dynamic reconfiguration: kazoo's TestReconfig passes on the ZooKeeper
+    ensemble (so reconfigEnabled and the superDigest reached it) and on the
+    Cheetah ensemble."""
+    for run in (zookeeper_run, cheetah_run):
+        for nodeid in RECONFIG_TESTS:
+            outcome = run.outcomes.get(nodeid)
+            assert outcome is not None and outcome.status == "passed", (
+                f"{run.kind} ensemble: {nodeid}: "
+                f"{outcome.error_summary() if outcome else 'not reached'}")

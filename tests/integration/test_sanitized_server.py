@@ -34,6 +34,7 @@ SANITIZED_TEST_FILES = [
     "test_guarantees.py",
     "test_ensemble.py",
     "test_ensemble_partition.py",
+    "test_reconfig.py",
 ]
 RUN_TIMEOUT_S = 900
 

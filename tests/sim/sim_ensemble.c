@@ -134,6 +134,10 @@ struct sim_node {
     bool listening;
     int64_t last_applied_zxid;
     int64_t restart_at_ms;
+    /* The configuration it activated last, kept on its "disk" as ZooKeeper
+     * keeps zoo.cfg.dynamic.<version>: a restart starts from it. */
+    char config_text[4096];
+    bool config_saved;
 };
 
 struct sim_conn {
@@ -197,6 +201,9 @@ struct sim_acked {
 static struct sim_node nodes[SIM_NODES_MAX];
 static int node_count;
 static struct election_member members[SIM_NODES_MAX];
+/* The same membership as configuration text (the peer checks they agree);
+ * the addresses are placeholders: the simulated network routes by id. */
+static char members_text[4096];
 static struct sim_event *events;
 static size_t event_count;
 static uint64_t event_order;
@@ -211,6 +218,9 @@ static int64_t *zxid_keys;
 static uint64_t *zxid_hashes;
 static bool chaos;
 static int election_loss_percent;
+/* This seed's clients also send reconfigs (members leave and come back). */
+static bool with_reconfig;
+static size_t reconfigs_sent;
 
 /* ---- event heap ---------------------------------------------------------------- */
 
@@ -397,6 +407,51 @@ static void deliver_message(void *context, uint32_t shard_index, struct shard_me
     shard_message_free(message);
 }
 
+/* A super user's reconfig: one member (of the starting configuration)
+ * leaves, or comes back with its starting line. Refusals (a reconfig in
+ * progress, too few voters left, no synced quorum) are part of the test. */
+static void send_reconfig(struct sim_client *client, struct sim_node *node)
+{
+    int member = (int)rng_range(0, node_count - 1);
+    char leaving[32] = "";
+    char joining[256] = "";
+    if (rng_chance(50)) {
+        snprintf(leaving, sizeof(leaving), "%" PRId64, nodes[member].id);
+    } else {
+        /* Its line in members_text, "server.N=spec". */
+        char key[32];
+        snprintf(key, sizeof(key), "server.%" PRId64 "=", nodes[member].id);
+        const char *line = strstr(members_text, key);
+        assert(line != NULL);
+        size_t length = strcspn(line, "\n");
+        snprintf(joining, sizeof(joining), "%.*s", (int)length, line);
+    }
+    struct jute_reconfig_request reconfig = {
+        .joining_servers = joining[0] ? jute_bytes_cstr(joining) : jute_bytes_of(NULL, -1),
+        .leaving_servers = leaving[0] ? jute_bytes_cstr(leaving) : jute_bytes_of(NULL, -1),
+        .new_members = jute_bytes_of(NULL, -1),
+        .cur_config_id = -1,
+    };
+    struct jute_writer body;
+    jute_writer_init(&body, 4096);
+    jute_reconfig_request_encode(&body, &reconfig);
+    struct core_request *request = calloc(1, sizeof(*request));
+    assert(request != NULL);
+    request->kind = CORE_REQUEST_WRITE;
+    request->connection_id = client->connection_id;
+    request->session_id = client->session_id;
+    request->xid = ++client->next_xid;
+    request->opcode = ZK_OP_RECONFIG;
+    request->body = body.data;
+    request->body_bytes = body.size;
+    struct store_auth super_user = {.is_super = true, .id_count = 0};
+    request->auth = store_auth_copy(&super_user);
+    trace("[%" PRId64 "] client reconfig: joining '%s' leaving '%s'", node->id, joining,
+          leaving);
+    reconfigs_sent++;
+    sequencer_handle(node->sequencer, request, SIM_WALL_BASE_MS + now_ms, now_ms);
+}
+
 static void client_act(int client_index)
 {
     struct sim_client *client = &clients[client_index];
@@ -429,6 +484,10 @@ static void client_act(int client_index)
     }
     struct sim_node *node = &nodes[client->node];
     if (!peer_accepting(node->peer)) {
+        return;
+    }
+    if (with_reconfig && rng_chance(2)) {
+        send_reconfig(client, node);
         return;
     }
     int32_t xid = ++client->next_xid;
@@ -504,6 +563,9 @@ static void io_election_send(void *context, int64_t to_id,
             copies = 2;
         }
     }
+    /* The sender's configuration travels with it, as in ZooKeeper's
+     * notifications: the one it activated last, or the starting one. */
+    const char *config_text = node->config_saved ? node->config_text : members_text;
     for (int copy = 0; copy < copies; copy++) {
         struct sim_event event = {
             .at_ms = now_ms + (to == from ? 0 : rng_range(1, chaos ? 40 : 5)),
@@ -512,7 +574,10 @@ static void io_election_send(void *context, int64_t to_id,
             .other = from,
             .generation = nodes[to].generation,
             .notification = *notification,
+            .bytes = (uint8_t *)strdup(config_text),
+            .byte_count = strlen(config_text),
         };
+        assert(event.bytes != NULL);
         event_push(event);
     }
 }
@@ -707,6 +772,17 @@ static bool io_epoch_write(void *context, bool accepted, int64_t epoch)
     return true;
 }
 
+static void io_config_activated(void *context, const struct quorum_config *config,
+                                const char *text)
+{
+    struct sim_node *node = context;
+    int written = snprintf(node->config_text, sizeof(node->config_text), "%s", text);
+    assert(written > 0 && (size_t)written < sizeof(node->config_text));
+    node->config_saved = true;
+    trace("[%" PRId64 "] activates configuration 0x%" PRIx64 " (%zu servers)", node->id,
+          (uint64_t)config->version, config->server_count);
+}
+
 static void io_log_message(void *context, const char *line)
 {
     struct sim_node *node = context;
@@ -723,6 +799,7 @@ static struct store_config store_config_of(void)
 {
     struct store_config config = {
         .jute_maxbuffer_bytes = 1048575,
+        .reconfig_enabled = true,
         .config_node_text = "",
     };
     return config;
@@ -886,6 +963,19 @@ static bool io_install_snapshot(void *context, const uint8_t *stream, size_t str
 
 /* ---- nodes ---------------------------------------------------------------------------- */
 
+/* /zookeeper/config's data (malloc'd; "" when empty). */
+static char *config_node_text(struct store_tree *tree)
+{
+    struct store_node_view view;
+    int64_t visible_zxid = 0;
+    int status = store_lookup(tree, jute_bytes_cstr("/zookeeper/config"), &view, &visible_zxid,
+                              NULL);
+    assert(status == ZK_OK);
+    char *text = strndup((const char *)view.data.ptr, view.data.len > 0 ? (size_t)view.data.len : 0);
+    assert(text != NULL);
+    return text;
+}
+
 static void node_start(int index)
 {
     struct sim_node *node = &nodes[index];
@@ -909,17 +999,31 @@ static void node_start(int index)
                                   state.sessions[session].timeout_ms, now_ms);
     }
     free(state.sessions);
+    /* The configuration it last activated, or the starting one. */
+    const char *text = node->config_saved ? node->config_text : members_text;
+    struct quorum_config *membership = malloc(sizeof(*membership));
+    assert(membership != NULL);
+    bool parsed = quorum_config_parse(text, strlen(text), membership, NULL, 0);
+    assert(parsed);
+    (void)parsed;
+    struct election_member node_members[ELECTION_MEMBERS_MAX];
+    size_t member_count = quorum_config_election_members(membership, node_members);
+    free(membership);
+    char *recovered_config = config_node_text(node->tree);
     struct peer_config config = {
         .my_id = node->id,
-        .members = members,
-        .member_count = (size_t)node_count,
+        .last_seen_config_text = recovered_config,
+        .members = node_members,
+        .member_count = member_count,
+        .standalone_enabled = true,
+        .reconfig_enabled = true,
         .tick_ms = SIM_TICK_MS,
         .init_limit_ticks = 10,
         .sync_limit_ticks = 5,
         .accepted_epoch = node->accepted_epoch,
         .current_epoch = node->current_epoch,
         .packet_data_bytes_max = SIM_PACKET_DATA_MAX,
-        .config_text = "version=0",
+        .config_text = text,
     };
     struct peer_io io = {
         .context = node,
@@ -932,6 +1036,7 @@ static void node_start(int index)
         .epoch_write = io_epoch_write,
         .truncate = io_truncate,
         .install_snapshot = io_install_snapshot,
+        .config_activated = io_config_activated,
         .log_message = io_log_message,
         .fatal = io_fatal,
     };
@@ -939,6 +1044,7 @@ static void node_start(int index)
     node->last_applied_zxid = last_zxid;
     node->peer = peer_create(&config, &io, node->sequencer, last_zxid);
     assert(node->peer != NULL);
+    free(recovered_config);
     node->up = true;
     node->listening = false;
     node->last_durable_at_ms = now_ms;
@@ -1159,6 +1265,22 @@ static void final_checks(void)
                  nodes[0].id, nodes[index].id, first_nodes, other.nodes);
         }
     }
+    /* One configuration everywhere, and it is the one the last committed
+     * reconfig wrote to /zookeeper/config (if any ran). */
+    char *committed = config_node_text(nodes[0].tree);
+    for (int index = 0; index < node_count; index++) {
+        const char *active = nodes[index].config_saved ? nodes[index].config_text : members_text;
+        const char *of_first = nodes[0].config_saved ? nodes[0].config_text : members_text;
+        if (strcmp(active, of_first) != 0) {
+            fail("servers %" PRId64 " and %" PRId64 " have different configurations:\n%s\n--\n%s",
+                 nodes[0].id, nodes[index].id, of_first, active);
+        }
+        if (committed[0] != '\0' && strcmp(active, committed) != 0) {
+            fail("server %" PRId64 " has configuration\n%s\nbut /zookeeper/config holds\n%s",
+                 nodes[index].id, active, committed);
+        }
+    }
+    free(committed);
     for (size_t index = 0; index < acked_count; index++) {
         for (int node_index = 0; node_index < node_count; node_index++) {
             struct sim_node *node = &nodes[node_index];
@@ -1220,6 +1342,22 @@ static void reset_world(int nodes_wanted, bool with_observer)
         members[index].id = node->id;
         members[index].voting = !node->observer;
     }
+    struct quorum_config_member text_members[SIM_NODES_MAX];
+    for (int index = 0; index < node_count; index++) {
+        text_members[index] = (struct quorum_config_member){
+            .id = members[index].id,
+            .host = "127.0.0.1",
+            .quorum_port = (uint16_t)(24000 + 2 * index),
+            .election_port = (uint16_t)(24001 + 2 * index),
+            .observer = !members[index].voting,
+            .client_host = "127.0.0.1",
+            .client_port = (uint16_t)(25000 + index),
+        };
+    }
+    bool formatted = quorum_config_text(text_members, (size_t)node_count, 0, members_text,
+                                        sizeof(members_text));
+    assert(formatted);
+    (void)formatted;
     for (int index = 0; index < SIM_CLIENTS; index++) {
         clients[index] = (struct sim_client){.node = -1, .timeout_ms = 4000};
     }
@@ -1252,9 +1390,15 @@ static void handle_event(const struct sim_event *event)
         struct sim_node *node = &nodes[event->node];
         if (node->up && node->generation == event->generation &&
             (event->node == event->other || reachable(event->node, event->other))) {
+            trace("[%" PRId64 "] notification from %" PRId64 ": state %d leader %" PRId64
+                  " zxid 0x%" PRIx64 " round %" PRId64 " epoch %" PRId64,
+                  node->id, nodes[event->other].id, (int)event->notification.state,
+                  event->notification.leader, (uint64_t)event->notification.zxid,
+                  event->notification.election_epoch, event->notification.peer_epoch);
             peer_election_message(node->peer, nodes[event->other].id, &event->notification,
-                                  now_ms);
+                                  (const char *)event->bytes, event->byte_count, now_ms);
         }
+        free(event->bytes);
         break;
     }
     case EV_CONN_OPEN: {
@@ -1355,6 +1499,8 @@ static void run_seed(uint64_t seed, int nodes_forced)
     bool with_observer = rng_chance(25);
     reset_world(voters, with_observer);
     election_loss_percent = (int)rng_range(0, 10);
+    with_reconfig = rng_chance(50);
+    reconfigs_sent = 0;
     chaos = true;
     for (int index = 0; index < node_count; index++) {
         event_push((struct sim_event){.at_ms = rng_range(0, 1500), .kind = EV_START,
@@ -1398,9 +1544,10 @@ static void run_seed(uint64_t seed, int nodes_forced)
     }
     final_checks();
     if (verbose) {
-        printf("seed %" PRIu64 ": %d servers%s, %zu acknowledged creates, converged at %" PRId64
-               " ms\n",
-               seed, voters, with_observer ? " + observer" : "", acked_count, now_ms);
+        printf("seed %" PRIu64 ": %d servers%s, %zu acknowledged creates, %zu reconfigs sent, "
+               "converged at %" PRId64 " ms\n",
+               seed, voters, with_observer ? " + observer" : "", acked_count, reconfigs_sent,
+               now_ms);
     }
 }
 

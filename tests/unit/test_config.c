@@ -389,8 +389,16 @@ static void test_bad_values(void **state)
     expect_error("dataDir=/d\nclientPort=1\njute.maxbuffer=1MB\n", "jute.maxbuffer", "1MB", "bytes");
     expect_error("dataDir=/d\nclientPort=1\nmaxClientCnxns=-5\n", "maxClientCnxns", "-5", NULL);
     expect_error("dataDir=/d\nclientPort=1\npreAllocSize=0\n", "preAllocSize", "'0'", "kilobytes");
-    expect_error("dataDir=/d\nclientPort=1\ndynamicConfigFile=/x.dynamic\n", "dynamicConfigFile",
-                 "/x.dynamic", "not supported yet");
+    /* dynamicConfigFile is read (test_dynamic_config.c): a missing file is
+     * named, with errno, at zoo.cfg's line; an empty value is refused. */
+    expect_error("dataDir=/d\nclientPort=1\ndynamicConfigFile=/nonexistent/x.dynamic.1\n",
+                 "zoo.cfg:3: dynamicConfigFile", "/nonexistent/x.dynamic.1",
+                 "No such file or directory");
+    expect_error("dataDir=/d\nclientPort=1\ndynamicConfigFile=\n", "dynamicConfigFile",
+                 "zoo.cfg.dynamic.<version>", NULL);
+    /* zoo.cfg's own server lines and dynamicConfigFile: both named. */
+    expect_error("dataDir=/d\nclientPort=1\ndynamicConfigFile=/nonexistent/x\nserver.1=a:1:2\n",
+                 "zoo.cfg:4: server.1", "zoo.cfg:3: dynamicConfigFile", "keep one");
     expect_error("dataDir=/d\nclientPort=1\nsslQuorum=true\n", "sslQuorum", "true", "TLS");
     expect_error("dataDir=/d\nclientPort=1\nstandaloneEnabled=maybe\n", "standaloneEnabled",
                  "maybe", "true or false");

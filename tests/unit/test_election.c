@@ -209,11 +209,18 @@ static void test_unknown_sender_and_observer_sender(void **state)
     struct election *election = capture_election(&capture, 2);
     election_start(election, 3, 0, 0);
     capture.sent_count = 0;
-    /* An id outside the ensemble: nothing. */
+    /* An id outside the ensemble (reconfigured out, or joining): answered
+     * with our vote as ZooKeeper's WorkerReceiver does, never adopted or
+     * counted. */
     struct election_notification n = looking(4, 9, 1, 0);
     election_receive(election, 9, &n, 1);
-    assert_int_equal(capture.sent_count, 0);
+    assert_int_equal(capture.sent_count, 1);
+    assert_int_equal(capture.to[0], 9);
+    assert_int_equal(capture.sent[0].leader, 2);
+    assert_int_equal(capture.sent[0].state, PEER_LOOKING);
     assert_int_equal(election_current_vote(election).leader, 2);
+    assert_int_equal(election_logical_clock(election), 1);
+    capture.sent_count = 0;
 
     /* The observer (5) LOOKING: answered at once with our vote and state,
      * but neither adopted nor counted. */
@@ -1052,6 +1059,74 @@ static void test_join_requires_leader_saying_leading(void **state)
 }
 
 /* The leader we are told about is us: only in our own round. */
+/* Out of election, a voter keeps the leader's own vote (its LEADING
+ * notification), not the follower's that completed the quorum. */
+static void test_join_keeps_the_leaders_vote(void **state)
+{
+    (void)state;
+    struct capture capture;
+    struct election *election = capture_election(&capture, 1);
+    election_start(election, 0, 0, 0);
+    /* 4 leads with its vote of epoch 5; 2 and 3 joined it with votes that
+     * differ in zxid but agree on leader and epoch (Vote.equals out of
+     * election). */
+    struct election_notification leading = established(PEER_LEADING, 4, 0x500000009, 7, 5);
+    struct election_notification following = established(PEER_FOLLOWING, 4, 0x500000001, 7, 5);
+    election_receive(election, 4, &leading, 1);
+    election_receive(election, 2, &following, 1);
+    assert_int_equal(capture.decided_count, 0); /* two of four voters */
+    election_receive(election, 3, &following, 1);
+    assert_int_equal(capture.decided_count, 1);
+    assert_int_equal(capture.decided_vote.leader, 4);
+    assert_int_equal(capture.decided_vote.zxid, 0x500000009);
+    assert_int_equal(capture.decided_vote.peer_epoch, 5);
+    election_destroy(election);
+}
+
+/* A server without a vote (here: not a member at all, as after a reconfig
+ * took it out) joins when a majority of voters follow or lead the same
+ * server and that server says LEADING, even when their votes disagree on
+ * the epoch (a voter that joined late keeps an older vote); a voter in
+ * the same spot does not (ZooKeeper's rule). */
+static void test_server_without_vote_joins_whatever_epoch(void **state)
+{
+    (void)state;
+    static const struct election_member members[] = {{2, true}, {3, true}, {4, true},
+                                                     {9, false}};
+    struct capture capture;
+    memset(&capture, 0, sizeof capture);
+    struct election_config config = {
+        .my_id = 9,
+        .members = members,
+        .member_count = 4,
+        .finalize_wait_ms = FINALIZE_WAIT_MS,
+        .notification_interval_min_ms = INTERVAL_MIN_MS,
+        .notification_interval_max_ms = INTERVAL_MAX_MS,
+    };
+    struct election_output output = {capture_send, capture_decided, &capture};
+    struct election *election = election_create(&config, &output);
+    assert_non_null(election);
+    election_start(election, 0, 0, 0);
+    struct election_notification leading = established(PEER_LEADING, 4, 0x300000001, 3, 2);
+    struct election_notification stale = established(PEER_FOLLOWING, 4, 0x100000044, 2, 1);
+    election_receive(election, 4, &leading, 1);
+    assert_int_equal(capture.decided_count, 0); /* one voter of three */
+    election_receive(election, 2, &stale, 1);
+    assert_int_equal(capture.decided_count, 1);
+    assert_int_equal(capture.decided_vote.leader, 4);
+    assert_int_equal(capture.decided_state, PEER_OBSERVING);
+    election_destroy(election);
+
+    /* Voter 2 in the same spot: the votes of 3 and 4 disagree on the epoch,
+     * so no quorum of equal votes, no decision. */
+    struct election *voter = capture_election(&capture, 1);
+    election_start(voter, 0, 0, 0);
+    election_receive(voter, 4, &leading, 1);
+    election_receive(voter, 2, &stale, 1);
+    assert_int_equal(capture.decided_count, 0);
+    election_destroy(voter);
+}
+
 static void test_join_as_leader_needs_our_round(void **state)
 {
     (void)state;
@@ -1398,6 +1473,8 @@ int main(void)
         cmocka_unit_test(test_minus_one_zxid_ignored),
         cmocka_unit_test(test_is_quorum),
         cmocka_unit_test(test_join_requires_leader_saying_leading),
+        cmocka_unit_test(test_join_keeps_the_leaders_vote),
+        cmocka_unit_test(test_server_without_vote_joins_whatever_epoch),
         cmocka_unit_test(test_join_as_leader_needs_our_round),
         cmocka_unit_test(test_three_start_together),
         cmocka_unit_test(test_five_started_one_after_the_other),

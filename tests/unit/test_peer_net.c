@@ -185,7 +185,11 @@ static void ensemble_init(struct ensemble *e, uint16_t port_base, size_t member_
     }
 }
 
-static struct peer_net *ensemble_start(struct ensemble *e, int64_t id)
+/* Starts server `id` with its own view of the members (a subset, or
+ * addresses that differ from the others'). */
+static struct peer_net *ensemble_start_with(struct ensemble *e, int64_t id,
+                                            const struct peer_net_member *members,
+                                            size_t member_count)
 {
     size_t i = (size_t)id - 1;
     assert_null(e->nets[i]);
@@ -200,8 +204,8 @@ static struct peer_net *ensemble_start(struct ensemble *e, int64_t id)
     };
     struct peer_net_config config = {
         .my_id = id,
-        .members = e->members,
-        .member_count = e->member_count,
+        .members = members,
+        .member_count = member_count,
         .listen_on_all_ips = false,
         .quorum_data_bytes_max = DATA_BYTES_MAX,
     };
@@ -210,6 +214,11 @@ static struct peer_net *ensemble_start(struct ensemble *e, int64_t id)
     if (!e->nets[i])
         fail_msg("peer_net_create(%lld): %s", (long long)id, error);
     return e->nets[i];
+}
+
+static struct peer_net *ensemble_start(struct ensemble *e, int64_t id)
+{
+    return ensemble_start_with(e, id, e->members, e->member_count);
 }
 
 static void ensemble_stop(struct ensemble *e, int64_t id)
@@ -225,6 +234,7 @@ static void ensemble_free(struct ensemble *e)
         peer_net_destroy(e->nets[i]);
         e->nets[i] = NULL;
         free(e->recorders[i].packets);
+        e->recorders[i].packets = NULL;
     }
 }
 
@@ -1138,6 +1148,320 @@ static void test_bind_conflicts_explained(void **state)
     ensemble_free(&e);
 }
 
+/* ---- members learned at run time (dynamic reconfiguration) ------------------
+ *
+ * Ports 23054-23059 (the only ones in 23050-23099 no other test here uses):
+ * server 1 quorum 23054 election 23055, server 2 23056/23057, server 3
+ * 23058/23059. Nobody listens on a quorum port in these tests, so 23056
+ * serves as "an election port where nobody listens". */
+#define MEMBERS_PORT_BASE 23054
+#define NOBODY_LISTENS_PORT 23056
+
+/* These tests share ports, so a failed one must not leave its servers
+ * bound for the next: the teardown stops them whatever happened. */
+static struct ensemble members_ensemble;
+
+static int members_teardown(void **state)
+{
+    (void)state;
+    ensemble_free(&members_ensemble);
+    return 0;
+}
+
+struct message_arg {
+    size_t to_index;
+    int64_t from_id;
+    const char *body;
+};
+
+static bool message_arrived(const struct ensemble *e, const void *arg)
+{
+    const struct message_arg *expect = arg;
+    return messages_from(&e->recorders[expect->to_index], expect->from_id, expect->body) > 0;
+}
+
+static void expect_message(struct ensemble *e, int64_t to_id, int64_t from_id, const char *body)
+{
+    struct message_arg arg = {(size_t)to_id - 1, from_id, body};
+    if (!pump(e, message_arrived, &arg, DEADLINE_MS))
+        fail_msg("server.%lld never received '%s' from server.%lld", (long long)to_id, body,
+                 (long long)from_id);
+}
+
+static bool first_server_closed(const struct ensemble *e, const void *arg)
+{
+    (void)arg;
+    return e->recorders[0].close_count >= 1;
+}
+
+/* (a) Server 1 knows only itself; server 2 knows both and has the higher
+ * id, so it connects and keeps the connection. Server 1 learns server 2
+ * from the handshake: its notification arrives from id 2, and an answer to
+ * id 2 travels back. Server 2's quorum port is not in its handshake, so a
+ * quorum connect to it fails with a why that says so. */
+static void test_members_learned_from_higher_id(void **state)
+{
+    (void)state;
+    struct ensemble *e = &members_ensemble;
+    ensemble_init(e, MEMBERS_PORT_BASE, 2);
+    ensemble_start_with(e, 1, &e->members[0], 1);
+    ensemble_start(e, 2);
+    send_text(e->nets[1], 1, "hello from 2");
+    expect_message(e, 1, 2, "hello from 2");
+    send_text(e->nets[0], 2, "answer from 1");
+    expect_message(e, 2, 1, "answer from 1");
+    assert_int_equal(peer_net_election_connection_count(e->nets[0]), 1);
+
+    uint64_t id = peer_net_quorum_connect(e->nets[0], 2);
+    assert_true(id != 0);
+    assert_true(pump(e, first_server_closed, NULL, DEADLINE_MS));
+    assert_int_equal(e->recorders[0].closes[0].connection_id, id);
+    assert_non_null(strstr(e->recorders[0].closes[0].why, "server.2's quorum port is unknown"));
+    ensemble_free(e);
+}
+
+/* (b) The other direction: server 2 knows only itself; server 1 (lower id)
+ * connects, sends its handshake and leaves. Server 2 learns server 1's
+ * election address from that handshake and connects back, so server 1's
+ * queued notification arrives, and server 2 can answer. */
+static void test_members_learned_from_lower_id(void **state)
+{
+    (void)state;
+    struct ensemble *e = &members_ensemble;
+    ensemble_init(e, MEMBERS_PORT_BASE, 2);
+    ensemble_start(e, 1);
+    ensemble_start_with(e, 2, &e->members[1], 1);
+    send_text(e->nets[0], 2, "hello from 1");
+    expect_message(e, 2, 1, "hello from 1");
+    send_text(e->nets[1], 1, "answer from 2");
+    expect_message(e, 1, 2, "answer from 2");
+    pump(e, NULL, NULL, SETTLE_MS);
+    /* One connection per pair, as between servers that knew each other. */
+    assert_int_equal(peer_net_election_connection_count(e->nets[0]), 1);
+    assert_int_equal(peer_net_election_connection_count(e->nets[1]), 1);
+    ensemble_free(e);
+}
+
+static int raw_bare_sid_peer(uint16_t port, int64_t sid)
+{
+    int fd = raw_connect(port);
+    struct jute_writer out;
+    jute_writer_init(&out, 64);
+    jute_write_long(&out, sid); /* a peer older than 3.5: its sid alone */
+    assert_true(out.ok);
+    raw_send_all(fd, out.data, out.size);
+    jute_writer_free(&out);
+    return fd;
+}
+
+#define LATER_ADDRESS_PORT 23058
+
+struct accept_arg {
+    int listen_fd;
+    int fd; /* -1 until one is accepted */
+};
+
+/* True once a connection is accepted and has bytes (or EOF) to read: the
+ * servers must keep being pumped until they have sent them. */
+static bool accepted_one_readable(const struct ensemble *e, const void *arg)
+{
+    (void)e;
+    struct accept_arg *accept_state = (struct accept_arg *)arg;
+    if (accept_state->fd < 0) {
+        struct pollfd ready = {.fd = accept_state->listen_fd, .events = POLLIN};
+        if (poll(&ready, 1, 0) == 1)
+            accept_state->fd = accept4(accept_state->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (accept_state->fd < 0)
+            return false;
+    }
+    struct pollfd readable = {.fd = accept_state->fd, .events = POLLIN};
+    return poll(&readable, 1, 0) == 1;
+}
+
+/* An unknown id whose handshake gives no address we can use (none, or a
+ * name: we never look names up for a handshake): with a lower id we could
+ * not connect back, so the connection is closed as before; with a higher
+ * id the connection is kept and both directions work on it. When it comes
+ * back with an address, that address is the one we connect to. */
+static void test_members_unknown_without_address(void **state)
+{
+    (void)state;
+    struct ensemble *e = &members_ensemble;
+    ensemble_init(e, MEMBERS_PORT_BASE, 2);
+    ensemble_start_with(e, 2, &e->members[1], 1);
+    uint16_t port = e->members[1].election_port;
+
+    int bare_lower = raw_bare_sid_peer(port, 1);
+    struct raw_closed_arg raw = {bare_lower};
+    assert_true(pump(e, raw_peer_closed, &raw, DEADLINE_MS));
+    close(bare_lower);
+    int named_lower = raw_election_peer(port, 1, "localhost:23055");
+    raw.fd = named_lower;
+    assert_true(pump(e, raw_peer_closed, &raw, DEADLINE_MS));
+    close(named_lower);
+
+    int bare_higher = raw_bare_sid_peer(port, 7);
+    struct jute_writer out;
+    jute_writer_init(&out, 64);
+    jute_write_int(&out, 9);
+    jute_write_raw(&out, "from id 7", 9);
+    assert_true(out.ok);
+    raw_send_all(bare_higher, out.data, out.size);
+    jute_writer_free(&out);
+    expect_message(e, 2, 7, "from id 7");
+    send_text(e->nets[1], 7, "back to 7");
+    pump(e, NULL, NULL, 100);
+    char body[MESSAGE_BYTES_MAX];
+    raw_read_frame(bare_higher, body, sizeof body);
+    assert_string_equal(body, "back to 7");
+    close(bare_higher);
+
+    /* Server 7 comes back with an address: server 2 (the lower id) now
+     * connects to it when it has something to say. */
+    int listener = raw_listen(LATER_ADDRESS_PORT, true);
+    int with_address = raw_election_peer(port, 7, "127.0.0.1:23058");
+    pump(e, NULL, NULL, 100);
+    close(with_address);
+    pump(e, NULL, NULL, 100);
+    send_text(e->nets[1], 7, "to the address learned later");
+    struct accept_arg accepted = {listener, -1};
+    bool connected = pump(e, accepted_one_readable, &accepted, DEADLINE_MS);
+    close(listener);
+    assert_true(connected);
+    uint8_t handshake_bytes[64];
+    ssize_t got = recv(accepted.fd, handshake_bytes, sizeof handshake_bytes, MSG_DONTWAIT);
+    close(accepted.fd);
+    assert_true(got >= 16);
+    struct quorum_election_handshake handshake;
+    size_t consumed = 0;
+    assert_int_equal(quorum_election_handshake_decode(handshake_bytes, (size_t)got, &handshake,
+                                                      &consumed),
+                     QUORUM_WIRE_DONE);
+    assert_int_equal(handshake.server_id, 2);
+    assert_string_equal(handshake.addresses, "127.0.0.1:23057");
+    ensemble_free(e);
+}
+
+static int update_members(struct peer_net *net, const struct peer_net_member *members,
+                          size_t member_count, char *error, size_t error_bytes)
+{
+    error[0] = '\0';
+    return peer_net_update_members(net, members, member_count, error, error_bytes);
+}
+
+/* (c) Server 1 starts knowing itself and server 2 at an election port
+ * where nobody listens. The update adds server 3 and gives server 2 its
+ * real port: sends to both arrive. A later update that moves server 2
+ * again leaves the open connection to it alone. */
+static void test_members_update_adds_and_readdresses(void **state)
+{
+    (void)state;
+    struct ensemble *e = &members_ensemble;
+    ensemble_init(e, MEMBERS_PORT_BASE, 3);
+    struct peer_net_member first_view[2] = {e->members[0], e->members[1]};
+    first_view[1].election_port = NOBODY_LISTENS_PORT;
+    ensemble_start_with(e, 1, first_view, 2);
+    ensemble_start(e, 2);
+    ensemble_start(e, 3);
+    char error[512];
+    struct peer_net_member update[2] = {e->members[2], e->members[1]};
+    assert_int_equal(update_members(e->nets[0], update, 2, error, sizeof error), 0);
+    send_text(e->nets[0], 3, "to the added one");
+    send_text(e->nets[0], 2, "to the new address");
+    expect_message(e, 3, 1, "to the added one");
+    expect_message(e, 2, 1, "to the new address");
+    size_t connections = peer_net_election_connection_count(e->nets[0]);
+
+    struct peer_net_member moved = e->members[1];
+    moved.election_port = NOBODY_LISTENS_PORT;
+    assert_int_equal(update_members(e->nets[0], &moved, 1, error, sizeof error), 0);
+    send_text(e->nets[0], 2, "on the open connection");
+    expect_message(e, 2, 1, "on the open connection");
+    assert_int_equal(peer_net_election_connection_count(e->nets[0]), connections);
+    ensemble_free(e);
+}
+
+/* (d) An update with a host that does not resolve (or too long, or an id
+ * twice) fails with a message and changes nothing: server 2's address,
+ * moved in the same update, is still the one that works, and server 9,
+ * added in it, is still unknown. */
+static void test_members_update_refused_changes_nothing(void **state)
+{
+    (void)state;
+    struct ensemble *e = &members_ensemble;
+    ensemble_init(e, MEMBERS_PORT_BASE, 2);
+    ensemble_start(e, 1);
+    ensemble_start(e, 2);
+    char error[512];
+    struct peer_net_member update[3] = {e->members[1], e->members[0], e->members[0]};
+    update[0].election_port = NOBODY_LISTENS_PORT;
+    update[1].id = 9;
+    update[2].id = 10;
+    snprintf(update[2].host, sizeof update[2].host, "no-such-host.invalid");
+    assert_int_equal(update_members(e->nets[0], update, 3, error, sizeof error), -1);
+    assert_non_null(strstr(error, "server.10"));
+    assert_non_null(strstr(error, "does not resolve"));
+
+    update[2] = e->members[0];
+    update[2].id = 10;
+    memset(update[2].host, 'a', sizeof update[2].host);
+    assert_int_equal(update_members(e->nets[0], update, 3, error, sizeof error), -1);
+    assert_non_null(strstr(error, "too long"));
+    update[2] = update[1];
+    assert_int_equal(update_members(e->nets[0], update, 3, error, sizeof error), -1);
+    assert_non_null(strstr(error, "server.9 appears twice"));
+
+    send_text(e->nets[0], 2, "still the old address");
+    expect_message(e, 2, 1, "still the old address");
+    uint64_t id = peer_net_quorum_connect(e->nets[0], 9);
+    assert_true(pump(e, first_server_closed, NULL, DEADLINE_MS));
+    assert_int_equal(e->recorders[0].closes[0].connection_id, id);
+    assert_non_null(strstr(e->recorders[0].closes[0].why, "server.9 is not in the configuration"));
+    ensemble_free(e);
+}
+
+/* (e) At most PEER_NET_MEMBERS_MAX servers are known in all: an update
+ * past it fails and adds none; filling the table exactly works; then an
+ * unknown server's election connection is refused (closed). */
+static void test_members_bounded(void **state)
+{
+    (void)state;
+    struct ensemble *e = &members_ensemble;
+    ensemble_init(e, MEMBERS_PORT_BASE, 2);
+    ensemble_start_with(e, 1, &e->members[0], 1);
+    struct peer_net_member *many = calloc(PEER_NET_MEMBERS_MAX + 1u, sizeof *many);
+    assert_non_null(many);
+    for (size_t i = 0; i < PEER_NET_MEMBERS_MAX + 1u; i++) {
+        many[i] = e->members[1];
+        many[i].id = 100 + (int64_t)i;
+        many[i].election_port = NOBODY_LISTENS_PORT;
+    }
+    char error[512];
+    /* Ourselves and 255 new ones: one too many. */
+    assert_int_equal(update_members(e->nets[0], many, PEER_NET_MEMBERS_MAX, error, sizeof error), -1);
+    assert_non_null(strstr(error, "more than 255"));
+    assert_int_equal(update_members(e->nets[0], many, PEER_NET_MEMBERS_MAX + 1u, error, sizeof error),
+                     -1);
+    assert_non_null(strstr(error, "at most 255"));
+    /* Exactly full: ourselves and 254. */
+    assert_int_equal(update_members(e->nets[0], many, PEER_NET_MEMBERS_MAX - 1u, error, sizeof error),
+                     0);
+    /* Known ones only: nothing added, fine-> */
+    assert_int_equal(update_members(e->nets[0], many, 3, error, sizeof error), 0);
+    /* One more new one: refused. */
+    assert_int_equal(update_members(e->nets[0], &many[PEER_NET_MEMBERS_MAX - 1u], 1, error,
+                                    sizeof error), -1);
+    assert_non_null(strstr(error, "more than 255"));
+    free(many);
+
+    int unknown = raw_election_peer(e->members[0].election_port, 2, "127.0.0.1:23057");
+    struct raw_closed_arg raw = {unknown};
+    assert_true(pump(e, raw_peer_closed, &raw, DEADLINE_MS));
+    close(unknown);
+    assert_int_equal(messages_from(&e->recorders[0], 2, NULL), 0);
+    ensemble_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1157,6 +1481,12 @@ int main(void)
         cmocka_unit_test(test_quorum_close_linger_bounded),
         cmocka_unit_test(test_quorum_connect_refused),
         cmocka_unit_test(test_bind_conflicts_explained),
+        cmocka_unit_test_teardown(test_members_learned_from_higher_id, members_teardown),
+        cmocka_unit_test_teardown(test_members_learned_from_lower_id, members_teardown),
+        cmocka_unit_test_teardown(test_members_unknown_without_address, members_teardown),
+        cmocka_unit_test_teardown(test_members_update_adds_and_readdresses, members_teardown),
+        cmocka_unit_test_teardown(test_members_update_refused_changes_nothing, members_teardown),
+        cmocka_unit_test_teardown(test_members_bounded, members_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
