@@ -331,3 +331,47 @@ def test_leader_removed(group):
     finally:
         writer.stop()
         with_super.stop()
+
+
+JOIN_BASE_PORTS = {"zookeeper": 23900, "cheetah": 23950}
+
+
+@pytest.mark.parametrize("kind", ["zookeeper", "cheetah"])
+def test_new_server_joins(kind):
+    """A fourth server, started with the ensemble's servers and its own line
+    (as ZooKeeper's documentation says a joiner must be), learns the newer
+    configuration from the members' answers, follows without a vote, and
+    votes once a reconfig adds it: the ensemble then keeps writing with only
+    the leader and the new server left."""
+    with ensemble.running(kind, 3, JOIN_BASE_PORTS[kind],
+                          extra_config=EXTRA_CONFIG) as started:
+        started.start_all()
+        leader = started.wait_for_leader()
+        started.size = 4              # server 4's zoo.cfg lists 1..4
+        started.start(4)
+        assert wait_mode(started, 4, "follower") == "follower", started.logs()
+        with_super = client(started, [leader], super_user=True)
+        try:
+            line = (f"server.4={started.server_line(4)}:participant;"
+                    f"127.0.0.1:{started.client_port(4)}")
+            data, _ = with_super.reconfig(joining=line, leaving=None, new_members=None)
+            assert line.encode() in data
+            assert member_ids(data) == [1, 2, 3, 4]
+            others = [i for i in (1, 2, 3) if i != leader]
+            data, _ = with_super.reconfig(joining=None, leaving=",".join(map(str, others)),
+                                          new_members=None)
+            assert member_ids(data) == sorted([leader, 4])
+            for server_id in others:
+                started.stop(server_id)
+            # Only the leader and server 4 are left: a write commits only
+            # because server 4 now votes.
+            with_super.create("/after-join", b"4")
+            on_new = client(started, [4])
+            try:
+                on_new.sync("/after-join")
+                assert on_new.get("/after-join")[0] == b"4"
+                assert on_new.get("/zookeeper/config")[0] == data
+            finally:
+                on_new.stop()
+        finally:
+            with_super.stop()
