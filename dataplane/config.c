@@ -41,9 +41,7 @@ struct config_parse {
     char first_server_key[64];
 };
 
-static void set_error(char *error, size_t error_bytes, const char *format, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_error(char *error, size_t error_bytes, const char *format, ...)
+void config_error(char *error, size_t error_bytes, const char *format, ...)
 {
     if (error == NULL || error_bytes == 0) {
         return;
@@ -58,7 +56,7 @@ static void set_error(char *error, size_t error_bytes, const char *format, ...)
 static int fail_value(struct config_parse *parse, const char *key, const char *value,
                       const char *expected)
 {
-    set_error(parse->error, parse->error_bytes, "%s:%u: %s = '%s': expected %s",
+    config_error(parse->error, parse->error_bytes, "%s:%u: %s = '%s': expected %s",
               parse->source_name, parse->line_number, key, value, expected);
     return -1;
 }
@@ -66,7 +64,7 @@ static int fail_value(struct config_parse *parse, const char *key, const char *v
 static int fail_text(struct config_parse *parse, const char *key, const char *value,
                      const char *message)
 {
-    set_error(parse->error, parse->error_bytes, "%s:%u: %s = '%s': %s", parse->source_name,
+    config_error(parse->error, parse->error_bytes, "%s:%u: %s = '%s': %s", parse->source_name,
               parse->line_number, key, value, message);
     return -1;
 }
@@ -284,7 +282,7 @@ static int parse_server(struct config_parse *parse, const char *key, const char 
     struct cheetah_config *config = parse->config;
     int64_t id;
     if (!parse_long_text(key + strlen("server."), &id) || id < 0) {
-        set_error(parse->error, parse->error_bytes,
+        config_error(parse->error, parse->error_bytes,
                   "%s:%u: %s = '%s': '%s' is not a server id: expected server.N with N a "
                   "whole number >= 0",
                   parse->source_name, parse->line_number, key, value, key + strlen("server."));
@@ -876,13 +874,13 @@ static int apply_logical_line(struct config_parse *parse, const char *line, size
     size_t value_length;
     if (unescape(line, key_end, key_buffer, &key_length) != 0 ||
         unescape(line + value_start, length - value_start, value_buffer, &value_length) != 0) {
-        set_error(parse->error, parse->error_bytes,
+        config_error(parse->error, parse->error_bytes,
                   "%s:%u: malformed \\uXXXX escape (expected four hex digits)",
                   parse->source_name, parse->line_number);
         return -1;
     }
     if (strlen(key_buffer) != key_length || strlen(value_buffer) != value_length) {
-        set_error(parse->error, parse->error_bytes, "%s:%u: NUL character in a key or value",
+        config_error(parse->error, parse->error_bytes, "%s:%u: NUL character in a key or value",
                   parse->source_name, parse->line_number);
         return -1;
     }
@@ -900,7 +898,7 @@ static int parse_properties(struct config_parse *parse, const char *text, size_t
     size_t error_bytes = parse->error_bytes;
     char *buffers = malloc(CONFIG_LINE_BYTES_MAX + 2 * (3 * CONFIG_LINE_BYTES_MAX + 1));
     if (buffers == NULL) {
-        set_error(error, error_bytes, "%s: out of memory", source_name);
+        config_error(error, error_bytes, "%s: out of memory", source_name);
         return -1;
     }
     char *logical = buffers;
@@ -941,7 +939,7 @@ static int parse_properties(struct config_parse *parse, const char *text, size_t
             size_t piece = end - position - (continues ? 1u : 0u);
             if (!comment) {
                 if (logical_length + piece >= CONFIG_LINE_BYTES_MAX) {
-                    set_error(error, error_bytes,
+                    config_error(error, error_bytes,
                               "%s:%u: line longer than %u bytes", source_name, physical_line,
                               CONFIG_LINE_BYTES_MAX);
                     result = -1;
@@ -988,13 +986,13 @@ static int read_config_file(const char *what, const char *path, char **text, siz
 {
     FILE *file = fopen(path, "rb");
     if (file == NULL) {
-        set_error(error, error_bytes, "cannot open %s %s: %s", what, path, strerror(errno));
+        config_error(error, error_bytes, "cannot open %s %s: %s", what, path, strerror(errno));
         return -1;
     }
     char *buffer = malloc(CONFIG_FILE_BYTES_MAX + 1);
     if (buffer == NULL) {
         fclose(file);
-        set_error(error, error_bytes, "out of memory reading %s %s", what, path);
+        config_error(error, error_bytes, "out of memory reading %s %s", what, path);
         return -1;
     }
     size_t read_bytes = fread(buffer, 1, CONFIG_FILE_BYTES_MAX + 1, file);
@@ -1003,13 +1001,13 @@ static int read_config_file(const char *what, const char *path, char **text, siz
     fclose(file);
     if (read_failed) {
         free(buffer);
-        set_error(error, error_bytes, "cannot read %s %s: %s", what, path,
+        config_error(error, error_bytes, "cannot read %s %s: %s", what, path,
                   strerror(read_errno != 0 ? read_errno : EIO));
         return -1;
     }
     if (read_bytes > CONFIG_FILE_BYTES_MAX) {
         free(buffer);
-        set_error(error, error_bytes, "%s %s is larger than %u bytes", what, path,
+        config_error(error, error_bytes, "%s %s is larger than %u bytes", what, path,
                   CONFIG_FILE_BYTES_MAX);
         return -1;
     }
@@ -1077,7 +1075,7 @@ static int load_dynamic_file(struct config_parse *parse)
 {
     const char *path = parse->dynamic_file_path;
     if (parse->first_server_line != 0) {
-        set_error(parse->error, parse->error_bytes,
+        config_error(parse->error, parse->error_bytes,
                   "%s:%u: %s and %s:%u: dynamicConfigFile = '%s' both list the servers "
                   "(ZooKeeper: parameter %s must be in a separate dynamic config file): keep "
                   "one: remove the server.N lines from %s, or remove dynamicConfigFile to use "
@@ -1089,7 +1087,7 @@ static int load_dynamic_file(struct config_parse *parse)
     }
     int64_t version;
     if (dynamic_file_version(path, &version) != 0) {
-        set_error(parse->error, parse->error_bytes,
+        config_error(parse->error, parse->error_bytes,
                   "%s:%u: dynamicConfigFile = '%s': the suffix after .dynamic. is not a "
                   "configuration version: expected <file>.dynamic.<hex version> (or a name "
                   "without .dynamic.<suffix> for version 0)",
@@ -1100,7 +1098,7 @@ static int load_dynamic_file(struct config_parse *parse)
     char *text = NULL;
     size_t size = 0;
     if (read_config_file("dynamic config file", path, &text, &size, why, sizeof why) != 0) {
-        set_error(parse->error, parse->error_bytes,
+        config_error(parse->error, parse->error_bytes,
                   "%s:%u: dynamicConfigFile = '%s': %s; the servers are listed there: "
                   "restore the file or point dynamicConfigFile at an existing one",
                   parse->source_name, parse->dynamic_file_line, path, why);
@@ -1184,7 +1182,7 @@ int config_finish(struct cheetah_config *config, char *error, size_t error_bytes
 {
     if (config->data_dir[0] == '\0') {
         /* QuorumPeerConfig: "dataDir is not set". */
-        set_error(error, error_bytes,
+        config_error(error, error_bytes,
                   "dataDir is not set: expected dataDir=<directory> in %s",
                   config->file_path[0] ? config->file_path : "the config file");
         return -1;
@@ -1200,14 +1198,14 @@ int config_finish(struct cheetah_config *config, char *error, size_t error_bytes
         config->max_session_timeout_ms = (int32_t)(tick * 20 > INT32_MAX ? INT32_MAX : tick * 20);
     }
     if (config->min_session_timeout_ms > config->max_session_timeout_ms) {
-        set_error(error, error_bytes,
+        config_error(error, error_bytes,
                   "minSessionTimeout = %" PRId32 " is larger than maxSessionTimeout = %" PRId32
                   ": expected minSessionTimeout <= maxSessionTimeout",
                   config->min_session_timeout_ms, config->max_session_timeout_ms);
         return -1;
     }
     if (config->client_port_address_set && config->client_port == 0) {
-        set_error(error, error_bytes,
+        config_error(error, error_bytes,
                   "clientPortAddress = '%s' is set but clientPort is not set: expected a "
                   "clientPort too",
                   config->client_port_address);
@@ -1227,7 +1225,7 @@ int config_finish(struct cheetah_config *config, char *error, size_t error_bytes
         }
         any_client_port = any_client_port || config->servers[index].has_client;
         if (config->extended_types_enabled && config->servers[index].id > 254) {
-            set_error(error, error_bytes,
+            config_error(error, error_bytes,
                       "server.%" PRId64 ": server ids must be 254 or less when "
                       "extendedTypesEnabled=true",
                       config->servers[index].id);
@@ -1236,19 +1234,19 @@ int config_finish(struct cheetah_config *config, char *error, size_t error_bytes
     }
     config->distributed = config->server_count > 0 && (!config->standalone_enabled || voting > 1);
     if (config->client_port == 0 && !any_client_port) {
-        set_error(error, error_bytes,
+        config_error(error, error_bytes,
                   "clientPort is not set: expected clientPort=<port> (or ;clientPort in the "
                   "server.N lines)");
         return -1;
     }
     if (config->distributed) {
         if (config->init_limit_ticks == 0) {
-            set_error(error, error_bytes,
+            config_error(error, error_bytes,
                       "initLimit is not set: an ensemble needs initLimit=<ticks>");
             return -1;
         }
         if (config->sync_limit_ticks == 0) {
-            set_error(error, error_bytes,
+            config_error(error, error_bytes,
                       "syncLimit is not set: an ensemble needs syncLimit=<ticks>");
             return -1;
         }

@@ -209,6 +209,11 @@ int config_finish(struct cheetah_config *config, char *error, size_t error_bytes
  * returns false; it is not a four-letter word at all (fourlw_lookup). */
 bool config_4lw_allowed(const struct cheetah_config *config, const uint8_t word[4]);
 
+/* Writes a message into `error` (when there is room); the config and
+ * dynamic config readers' one way to say what went wrong. */
+void config_error(char *error, size_t error_bytes, const char *format, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* The server.N entry with this id, or NULL. */
 const struct config_server *config_find_server(const struct cheetah_config *config, int64_t id);
 

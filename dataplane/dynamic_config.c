@@ -10,7 +10,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,19 +26,6 @@
 #define DYNAMIC_CONFIG_WRITE_ATTEMPTS_MAX 4096u
 /* The membership is no secret (every member's /zookeeper/config shows it). */
 #define DYNAMIC_CONFIG_FILE_MODE 0644
-
-static void set_error(char *error, size_t error_bytes, const char *format, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_error(char *error, size_t error_bytes, const char *format, ...)
-{
-    if (error == NULL || error_bytes == 0) {
-        return;
-    }
-    va_list args;
-    va_start(args, format);
-    vsnprintf(error, error_bytes, format, args);
-    va_end(args);
-}
 
 /* Java's String.trim() test: every char <= ' '. */
 static bool java_blank(char c)
@@ -84,7 +70,7 @@ static int check_version_line(const char *value, size_t length, int64_t version,
         parsed = parsed << 4 | nibble;
     }
     if (!ok || parsed != (uint64_t)version) {
-        set_error(error, error_bytes,
+        config_error(error, error_bytes,
                   "configuration text says version=%.*s but version %" PRIx64
                   " was asked for; nothing was written (a bug: the caller must pass the "
                   "configuration's own version)",
@@ -102,7 +88,7 @@ static char *dynamic_file_text(const char *config_text, int64_t version, size_t 
 {
     struct line_span *lines = calloc(DYNAMIC_CONFIG_LINES_MAX, sizeof *lines);
     if (lines == NULL) {
-        set_error(error, error_bytes, "out of memory formatting the dynamic config file");
+        config_error(error, error_bytes, "out of memory formatting the dynamic config file");
         return NULL;
     }
     size_t line_count = 0;
@@ -133,7 +119,7 @@ static char *dynamic_file_text(const char *config_text, int64_t version, size_t 
             continue;
         }
         if (length < strlen("server.") || memcmp(start, "server.", strlen("server.")) != 0) {
-            set_error(error, error_bytes,
+            config_error(error, error_bytes,
                       "configuration text has the line '%.*s': expected server.N=<spec> lines "
                       "and version=<hex>; nothing was written",
                       (int)length, start);
@@ -141,7 +127,7 @@ static char *dynamic_file_text(const char *config_text, int64_t version, size_t 
             return NULL;
         }
         if (line_count == DYNAMIC_CONFIG_LINES_MAX) {
-            set_error(error, error_bytes,
+            config_error(error, error_bytes,
                       "configuration text has more than %u server lines; nothing was written",
                       DYNAMIC_CONFIG_LINES_MAX);
             free(lines);
@@ -153,7 +139,7 @@ static char *dynamic_file_text(const char *config_text, int64_t version, size_t 
         total_bytes += length + 1;
     }
     if (line_count == 0) {
-        set_error(error, error_bytes,
+        config_error(error, error_bytes,
                   "configuration text has no server.N lines; nothing was written");
         free(lines);
         return NULL;
@@ -161,7 +147,7 @@ static char *dynamic_file_text(const char *config_text, int64_t version, size_t 
     qsort(lines, line_count, sizeof *lines, compare_lines);
     char *text = malloc(total_bytes);
     if (text == NULL) {
-        set_error(error, error_bytes, "out of memory formatting the dynamic config file");
+        config_error(error, error_bytes, "out of memory formatting the dynamic config file");
         free(lines);
         return NULL;
     }
@@ -227,7 +213,7 @@ static int write_file_atomically(const char *path, const char *bytes, size_t len
                          "then retry (the previous files are unchanged)";
     int descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     if (descriptor < 0) {
-        set_error(error, error_bytes, "cannot create %s: %s; %s", temporary, strerror(errno),
+        config_error(error, error_bytes, "cannot create %s: %s; %s", temporary, strerror(errno),
                   advice);
         return -1;
     }
@@ -236,7 +222,7 @@ static int write_file_atomically(const char *path, const char *bytes, size_t len
         int saved = errno;
         close(descriptor);
         unlink(temporary);
-        set_error(error, error_bytes, "cannot set the mode of %s: %s; %s", temporary,
+        config_error(error, error_bytes, "cannot set the mode of %s: %s; %s", temporary,
                   strerror(saved), advice);
         return -1;
     }
@@ -244,21 +230,21 @@ static int write_file_atomically(const char *path, const char *bytes, size_t len
         int saved = errno;
         close(descriptor);
         unlink(temporary);
-        set_error(error, error_bytes, "cannot write %s: %s; %s", temporary, strerror(saved),
+        config_error(error, error_bytes, "cannot write %s: %s; %s", temporary, strerror(saved),
                   advice);
         return -1;
     }
     if (close(descriptor) != 0) {
         int saved = errno;
         unlink(temporary);
-        set_error(error, error_bytes, "cannot write %s: %s; %s", temporary, strerror(saved),
+        config_error(error, error_bytes, "cannot write %s: %s; %s", temporary, strerror(saved),
                   advice);
         return -1;
     }
     if (rename(temporary, path) != 0) {
         int saved = errno;
         unlink(temporary);
-        set_error(error, error_bytes, "cannot rename %s to %s: %s; %s", temporary, path,
+        config_error(error, error_bytes, "cannot rename %s to %s: %s; %s", temporary, path,
                   strerror(saved), advice);
         return -1;
     }
@@ -270,7 +256,7 @@ static int write_file_atomically(const char *path, const char *bytes, size_t len
         if (directory_descriptor >= 0) {
             close(directory_descriptor);
         }
-        set_error(error, error_bytes,
+        config_error(error, error_bytes,
                   "wrote %s but cannot fsync its directory %s: %s; the file may not survive "
                   "a power loss: check the file system, then retry",
                   path, directory, strerror(saved));
@@ -288,7 +274,7 @@ static char *read_static_config(const char *path, size_t *length, mode_t *mode, 
 {
     int descriptor = open(path, O_RDONLY | O_CLOEXEC);
     if (descriptor < 0) {
-        set_error(error, error_bytes,
+        config_error(error, error_bytes,
                   "cannot open %s: %s; the new configuration was written to its dynamic file "
                   "but zoo.cfg does not point at it: restore zoo.cfg",
                   path, strerror(errno));
@@ -298,7 +284,7 @@ static char *read_static_config(const char *path, size_t *length, mode_t *mode, 
     if (fstat(descriptor, &status) != 0) {
         int saved = errno;
         close(descriptor);
-        set_error(error, error_bytes, "cannot stat %s: %s; check the file and retry", path,
+        config_error(error, error_bytes, "cannot stat %s: %s; check the file and retry", path,
                   strerror(saved));
         return NULL;
     }
@@ -306,7 +292,7 @@ static char *read_static_config(const char *path, size_t *length, mode_t *mode, 
     char *text = malloc(CONFIG_FILE_BYTES_MAX + 1);
     if (text == NULL) {
         close(descriptor);
-        set_error(error, error_bytes, "out of memory reading %s", path);
+        config_error(error, error_bytes, "out of memory reading %s", path);
         return NULL;
     }
     size_t size = 0;
@@ -320,7 +306,7 @@ static char *read_static_config(const char *path, size_t *length, mode_t *mode, 
             int saved = errno;
             close(descriptor);
             free(text);
-            set_error(error, error_bytes, "cannot read %s: %s; check the file and retry", path,
+            config_error(error, error_bytes, "cannot read %s: %s; check the file and retry", path,
                       strerror(saved));
             return NULL;
         }
@@ -332,7 +318,7 @@ static char *read_static_config(const char *path, size_t *length, mode_t *mode, 
     close(descriptor);
     if (size > CONFIG_FILE_BYTES_MAX) {
         free(text);
-        set_error(error, error_bytes, "%s is larger than %u bytes; shorten it and retry", path,
+        config_error(error, error_bytes, "%s is larger than %u bytes; shorten it and retry", path,
                   CONFIG_FILE_BYTES_MAX);
         return NULL;
     }
@@ -532,7 +518,7 @@ static int backup_static_config(const char *static_config_path, const char *text
         return 0;
     }
     if (errno != ENOENT) {
-        set_error(error, error_bytes, "cannot check %s: %s; fix its directory and retry",
+        config_error(error, error_bytes, "cannot check %s: %s; fix its directory and retry",
                   backup_path, strerror(errno));
         return -1;
     }
@@ -545,12 +531,12 @@ int dynamic_config_persist(const char *static_config_path, const char *config_te
 {
     assert(static_config_path != NULL && config_text != NULL);
     if (version < 0) {
-        set_error(error, error_bytes,
+        config_error(error, error_bytes,
                   "configuration version %" PRId64 " is negative; nothing was written", version);
         return -1;
     }
     if (strlen(static_config_path) >= CONFIG_PATH_BYTES_MAX) {
-        set_error(error, error_bytes,
+        config_error(error, error_bytes,
                   "config file path %s is longer than %u bytes; nothing was written: use a "
                   "shorter path",
                   static_config_path, CONFIG_PATH_BYTES_MAX - 1u);
@@ -576,7 +562,7 @@ int dynamic_config_persist(const char *static_config_path, const char *config_te
     /* ZooKeeper writes dynamicFile.getCanonicalPath(). */
     char absolute_path[PATH_MAX];
     if (realpath(dynamic_path, absolute_path) == NULL) {
-        set_error(error, error_bytes,
+        config_error(error, error_bytes,
                   "wrote %s but cannot resolve its absolute path: %s; zoo.cfg was not "
                   "changed: check the directory's permissions and retry",
                   dynamic_path, strerror(errno));
@@ -597,7 +583,7 @@ int dynamic_config_persist(const char *static_config_path, const char *config_te
                                              &had_dynamic_line);
     if (new_text == NULL) {
         free(static_text);
-        set_error(error, error_bytes, "out of memory rewriting %s", static_config_path);
+        config_error(error, error_bytes, "out of memory rewriting %s", static_config_path);
         return -1;
     }
     result = 0;

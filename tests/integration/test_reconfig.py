@@ -96,6 +96,16 @@ def wait_mode(group, server_id, mode):
     return seen
 
 
+def config_on(group, server_id):
+    """/zookeeper/config as one member answers it (after a sync)."""
+    one = client(group, [server_id])
+    try:
+        one.sync("/zookeeper/config")
+        return one.get("/zookeeper/config")
+    finally:
+        one.stop()
+
+
 def member_ids(text):
     return sorted(int(line.split("=")[0][len("server."):])
                   for line in text.decode().split("\n")[:-1])
@@ -114,11 +124,7 @@ def test_configuration_after_start(group):
     with_super = client(group, super_user=True)
     try:
         for server_id in (1, 2, 3):
-            one = client(group, [server_id])
-            try:
-                data, stat = one.get("/zookeeper/config")
-            finally:
-                one.stop()
+            data, stat = config_on(group, server_id)
             lines = data.decode().split("\n")
             assert lines[:-1] == member_lines(group, (1, 2, 3)), data
             assert version_of(data) >> 32 >= 1 and version_of(data) & 0xFFFFFFFF == 0, data
@@ -187,12 +193,7 @@ def test_observer_added_and_removed(group):
         assert changed.wait(WATCH_WAIT_S), "no watch event for /zookeeper/config"
         assert events[0].type == "CHANGED" and events[0].path == "/zookeeper/config"
         for server_id in (1, 2, 3):
-            one = client(group, [server_id])
-            try:
-                one.sync("/zookeeper/config")
-                assert one.get("/zookeeper/config") == (data, stat), server_id
-            finally:
-                one.stop()
+            assert config_on(group, server_id) == (data, stat), server_id
             # conf (QuorumZooKeeperServer.dumpConf) lists the active membership.
             conf = four_letter_word(group, server_id, "conf")
             assert f"serverId={server_id}\n" in conf, conf
@@ -290,11 +291,7 @@ def test_whole_ensemble_restarts_with_the_last_configuration(group):
                                                             wait=False)
     group.wait_for_leader()
     for server_id in (1, 2, 3):
-        one = client(group, [server_id])
-        try:
-            after, stat = one.get("/zookeeper/config")
-        finally:
-            one.stop()
+        after, stat = config_on(group, server_id)
         assert after == data, (server_id, after, data)
         assert stat.mzxid == version and stat.version == -1
 

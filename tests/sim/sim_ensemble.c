@@ -407,6 +407,24 @@ static void deliver_message(void *context, uint32_t shard_index, struct shard_me
     shard_message_free(message);
 }
 
+/* A client's write request; takes `body`'s bytes. */
+static struct core_request *write_request(struct sim_client *client, int32_t xid, int32_t opcode,
+                                          struct jute_writer *body, bool super_user)
+{
+    struct core_request *request = calloc(1, sizeof(*request));
+    assert(request != NULL);
+    request->kind = CORE_REQUEST_WRITE;
+    request->connection_id = client->connection_id;
+    request->session_id = client->session_id;
+    request->xid = xid;
+    request->opcode = opcode;
+    request->body = body->data;
+    request->body_bytes = body->size;
+    struct store_auth auth = {.is_super = super_user, .id_count = 0};
+    request->auth = store_auth_copy(&auth);
+    return request;
+}
+
 /* A super user's reconfig: one member (of the starting configuration)
  * leaves, or comes back with its starting line. Refusals (a reconfig in
  * progress, too few voters left, no synced quorum) are part of the test. */
@@ -435,17 +453,8 @@ static void send_reconfig(struct sim_client *client, struct sim_node *node)
     struct jute_writer body;
     jute_writer_init(&body, 4096);
     jute_reconfig_request_encode(&body, &reconfig);
-    struct core_request *request = calloc(1, sizeof(*request));
-    assert(request != NULL);
-    request->kind = CORE_REQUEST_WRITE;
-    request->connection_id = client->connection_id;
-    request->session_id = client->session_id;
-    request->xid = ++client->next_xid;
-    request->opcode = ZK_OP_RECONFIG;
-    request->body = body.data;
-    request->body_bytes = body.size;
-    struct store_auth super_user = {.is_super = true, .id_count = 0};
-    request->auth = store_auth_copy(&super_user);
+    struct core_request *request = write_request(client, ++client->next_xid, ZK_OP_RECONFIG,
+                                                 &body, true);
     trace("[%" PRId64 "] client reconfig: joining '%s' leaving '%s'", node->id, joining,
           leaving);
     reconfigs_sent++;
@@ -506,17 +515,7 @@ static void client_act(int client_index)
     struct jute_writer body;
     jute_writer_init(&body, 4096);
     jute_create_request_encode(&body, &create);
-    struct core_request *request = calloc(1, sizeof(*request));
-    assert(request != NULL);
-    request->kind = CORE_REQUEST_WRITE;
-    request->connection_id = client->connection_id;
-    request->session_id = client->session_id;
-    request->xid = xid;
-    request->opcode = ZK_OP_CREATE;
-    request->body = body.data;
-    request->body_bytes = body.size;
-    struct store_auth empty = {.is_super = false, .id_count = 0};
-    request->auth = store_auth_copy(&empty);
+    struct core_request *request = write_request(client, xid, ZK_OP_CREATE, &body, false);
     sequencer_handle(node->sequencer, request, SIM_WALL_BASE_MS + now_ms, now_ms);
     /* Touches reach the leader through learners' pings. */
     struct core_request *touch = calloc(1, sizeof(*touch));
