@@ -179,14 +179,15 @@ static bool votes_reach_quorum(const struct election *election, const struct sto
     return acks > election->voting_count / 2;
 }
 
-/* A Cheetah addition for servers without a vote (observers, servers
- * reconfigured out): more than half of the voters follow or lead `leader`,
- * whatever epoch their votes name. A learner that joined a leader late
- * keeps the vote it joined with while the leader goes on into new epochs,
- * so the voters' votes may disagree on the epoch for good; ZooKeeper's
- * equality then leaves a server without a vote looking forever (found by
- * the simulation with reconfigs). Safe: such a server decides nothing for
- * anybody else, and a leader that is not leading refuses it. */
+/* A Cheetah addition for joining an established leader: more than half of
+ * the voters follow or lead `leader`, whatever epoch their votes name. A
+ * follower that joined a leader's earlier term (its LEADING notification
+ * was sent before it stepped down and won again) keeps that term's vote
+ * while serving the new one, so the members' votes may disagree on the
+ * epoch for good; ZooKeeper's Vote.equals then leaves a server that starts
+ * or restarts looking forever (found by the simulation). Safe: whom a
+ * server joins decides nothing for anybody else (ZAB's discovery does), the
+ * leader must itself say LEADING, and one that is not leading refuses it. */
 static bool voters_name_leader(const struct election *election, const struct stored_vote *votes,
                                int64_t leader)
 {
@@ -382,11 +383,7 @@ static void handle_established(struct election *election, size_t from_index,
     }
     /* outofelection also keeps this round's votes (ZOOKEEPER-1732). */
     election->out_of_election[from_index] = target;
-    bool quorum = election->my_voting
-                      ? votes_reach_quorum(election, election->out_of_election, &target)
-                      : voters_name_leader(election, election->out_of_election,
-                                           notification->leader);
-    if (quorum &&
+    if (voters_name_leader(election, election->out_of_election, notification->leader) &&
         leader_confirmed(election, election->out_of_election, notification->leader,
                          notification->election_epoch)) {
         election->logical_clock = notification->election_epoch;

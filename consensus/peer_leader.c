@@ -386,6 +386,16 @@ static void start_broadcast(struct peer *peer, int64_t now_elapsed_ms)
     if (peer->config_last_seen->version > peer->config_active->version) {
         *peer->config_scratch = *peer->config_last_seen;
         peer_activate_config(peer, peer->config_scratch);
+        if (!quorum_config_is_voter(peer->config_active, peer->config.my_id)) {
+            /* Leader.startZkServer: not the designated leader, it commits
+             * nothing; its learners see at UPTODATE that it does not vote
+             * and elect another. */
+            peer_leave_role(peer,
+                            "the configuration this sync made active leaves this server out "
+                            "of the voters",
+                            now_elapsed_ms);
+            return;
+        }
     }
     for (size_t index = 0; index < PEER_LEARNERS_MAX; index++) {
         struct learner_link *learner = &peer->learners[index];

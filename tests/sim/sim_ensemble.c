@@ -1221,6 +1221,20 @@ static struct digest tree_digest(struct sim_node *node, bool listing)
     return digest;
 }
 
+/* A leader must vote in the configuration it activated last. */
+static bool leader_votes(const struct sim_node *node)
+{
+    const char *text = node->config_saved ? node->config_text : members_text;
+    struct quorum_config *config = malloc(sizeof(*config));
+    assert(config != NULL);
+    bool parsed = quorum_config_parse(text, strlen(text), config, NULL, 0);
+    assert(parsed);
+    (void)parsed;
+    bool votes = quorum_config_is_voter(config, node->id);
+    free(config);
+    return votes;
+}
+
 static bool converged(void)
 {
     int leaders = 0;
@@ -1236,6 +1250,9 @@ static bool converged(void)
             return false;
         }
         leaders += status.state == PEER_LEADING;
+        if (status.state == PEER_LEADING && !leader_votes(node)) {
+            return false;
+        }
         int64_t last = store_tree_counters(node->tree)->last_zxid;
         if (zxid >= 0 && last != zxid) {
             return false;
