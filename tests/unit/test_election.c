@@ -54,13 +54,15 @@ static const struct election_member five_members[] = {
     {1, true}, {2, true}, {3, true}, {4, true}, {5, false},
 };
 
-static struct election *capture_election(struct capture *capture, int64_t my_id)
+static struct election *capture_election_of(struct capture *capture, int64_t my_id,
+                                            const struct election_member *members,
+                                            size_t member_count)
 {
     memset(capture, 0, sizeof *capture);
     struct election_config config = {
         .my_id = my_id,
-        .members = five_members,
-        .member_count = 5,
+        .members = members,
+        .member_count = member_count,
         .finalize_wait_ms = FINALIZE_WAIT_MS,
         .notification_interval_min_ms = INTERVAL_MIN_MS,
         .notification_interval_max_ms = INTERVAL_MAX_MS,
@@ -69,6 +71,11 @@ static struct election *capture_election(struct capture *capture, int64_t my_id)
     struct election *election = election_create(&config, &output);
     assert_non_null(election);
     return election;
+}
+
+static struct election *capture_election(struct capture *capture, int64_t my_id)
+{
+    return capture_election_of(capture, my_id, five_members, 5);
 }
 
 static struct election_notification looking(int64_t leader, int64_t zxid, int64_t election_epoch,
@@ -1099,18 +1106,7 @@ static void test_server_without_vote_joins_whatever_epoch(void **state)
     static const struct election_member members[] = {{2, true}, {3, true}, {4, true},
                                                      {9, false}};
     struct capture capture;
-    memset(&capture, 0, sizeof capture);
-    struct election_config config = {
-        .my_id = 9,
-        .members = members,
-        .member_count = 4,
-        .finalize_wait_ms = FINALIZE_WAIT_MS,
-        .notification_interval_min_ms = INTERVAL_MIN_MS,
-        .notification_interval_max_ms = INTERVAL_MAX_MS,
-    };
-    struct election_output output = {capture_send, capture_decided, &capture};
-    struct election *election = election_create(&config, &output);
-    assert_non_null(election);
+    struct election *election = capture_election_of(&capture, 9, members, 4);
     election_start(election, 0, 0, 0);
     struct election_notification leading = established(PEER_LEADING, 4, 0x300000001, 3, 2);
     struct election_notification stale = established(PEER_FOLLOWING, 4, 0x100000044, 2, 1);
