@@ -283,6 +283,9 @@ static void send_all(int fd, const void *data, size_t size)
     const uint8_t *at = data;
     while (size > 0) {
         ssize_t sent = send(fd, at, size, MSG_NOSIGNAL);
+        if (sent < 0 && errno == EINTR) {
+            continue; /* a signal (ThreadSanitizer's, io_uring task work) */
+        }
         assert_true(sent > 0);
         at += sent;
         size -= (size_t)sent;
@@ -295,6 +298,9 @@ static bool recv_exact(int fd, uint8_t *out, size_t size)
     size_t have = 0;
     while (have < size) {
         ssize_t got = recv(fd, out + have, size - have, 0);
+        if (got < 0 && errno == EINTR) {
+            continue;
+        }
         if (got == 0 || (got < 0 && errno == ECONNRESET)) {
             assert_int_equal(have, 0); /* no torn frames */
             return false;
@@ -311,7 +317,10 @@ static bool recv_exact(int fd, uint8_t *out, size_t size)
 static void expect_closed_silently(int fd)
 {
     uint8_t byte;
-    ssize_t got = recv(fd, &byte, 1, 0);
+    ssize_t got;
+    do {
+        got = recv(fd, &byte, 1, 0);
+    } while (got < 0 && errno == EINTR);
     if (got < 0 && errno != ECONNRESET) {
         fail_msg("recv: %s (the shard did not close the connection)", strerror(errno));
     }
@@ -430,6 +439,9 @@ static void four_letter_word(uint16_t port, const char *word, char *out, size_t 
     for (;;) {
         assert_true(have + 1 < capacity);
         ssize_t got = recv(fd, out + have, capacity - 1 - have, 0);
+        if (got < 0 && errno == EINTR) {
+            continue; /* a signal (ThreadSanitizer's, io_uring task work) */
+        }
         if (got < 0) {
             fail_msg("recv for %s: %s", word, strerror(errno));
         }
