@@ -688,18 +688,3 @@ int64_t election_logical_clock(const struct election *election)
 {
     return election->logical_clock;
 }
-
-bool election_is_quorum(const struct election *election, const int64_t *ids, size_t id_count)
-{
-    bool counted[ELECTION_MEMBERS_MAX] = {false};
-    size_t voters = 0;
-    for (size_t i = 0; i < id_count; i++) {
-        size_t index = member_index(election, ids[i]);
-        if (index < election->member_count && election->members[index].voting &&
-            !counted[index]) {
-            counted[index] = true;
-            voters++;
-        }
-    }
-    return voters > election->voting_count / 2;
-}

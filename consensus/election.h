@@ -50,8 +50,8 @@ enum peer_state {
 #define ELECTION_MEMBERS_MAX 255u
 
 /* What one notification carries (FastLeaderElection.Notification). The
- * `config` bytes (the sender's quorum verifier as text) are not interpreted
- * by the election: only its version matters, and reconfig is off. */
+ * `config` bytes (the sender's configuration as text) travel beside it: the
+ * peer, not the election, adopts a newer one (peer_election_message). */
 struct election_notification {
     enum peer_state state;   /* the sender's state */
     int64_t leader;          /* proposed leader id */
@@ -143,8 +143,5 @@ enum peer_state election_state(const struct election *election);
 /* The vote this server proposes (LOOKING) or follows (otherwise). */
 struct election_vote election_current_vote(const struct election *election);
 int64_t election_logical_clock(const struct election *election);
-
-/* True when `voters` (ids) hold a majority of the voting members. */
-bool election_is_quorum(const struct election *election, const int64_t *ids, size_t id_count);
 
 #endif

@@ -76,8 +76,16 @@ bool peer_is_quorum(const struct peer *peer, const int64_t *ids, size_t id_count
 
 /* ---- membership ------------------------------------------------------------------ */
 
+/* TxnHeader: clientId (8), cxid (4), zxid (8), time (8), type (4). */
+#define TXN_HEADER_TYPE_OFFSET 28u
+
 bool peer_reconfig_txn_config(const uint8_t *bytes, size_t byte_count, struct quorum_config *out)
 {
+    /* Every transaction passes here: look at the type before decoding. */
+    if (byte_count < TXN_HEADER_TYPE_OFFSET + 4u ||
+        (int32_t)jute_load_be32(bytes + TXN_HEADER_TYPE_OFFSET) != ZK_OP_RECONFIG) {
+        return false;
+    }
     struct jute_reader reader;
     jute_reader_init(&reader, bytes, byte_count);
     struct jute_txn_header header;
@@ -161,78 +169,6 @@ void peer_activate_config(struct peer *peer, const struct quorum_config *next)
     }
 }
 
-/* ZooKeeper's PrepRequestProcessor reconfig checks that need the ensemble:
- * no reconfig in flight, the version the client started from, the new
- * membership's rules, and a synced quorum of it connected now. */
-int peer_leader_reconfig(void *context, const struct jute_reconfig_request *request,
-                         int64_t zxid, char *text_out, size_t text_bytes)
-{
-    struct peer *peer = context;
-    if (peer->standalone || peer->state != PEER_LEADING) {
-        return ZK_UNIMPLEMENTED; /* standalone ZooKeeper answers the same */
-    }
-    if (peer->config_last_seen->version != peer->config_active->version) {
-        peer_log(peer, "reconfig refused: reconfig 0x%" PRIx64 " is still in progress",
-                 (uint64_t)peer->config_last_seen->version);
-        return ZK_RECONFIGINPROGRESS;
-    }
-    if (request->cur_config_id != -1 &&
-        request->cur_config_id != peer->config_last_seen->version) {
-        peer_log(peer,
-                 "Reconfiguration from version %" PRId64 " failed -- last seen version is %" PRId64,
-                 request->cur_config_id, peer->config_last_seen->version);
-        return ZK_BADVERSION;
-    }
-    struct quorum_reconfig_request parsed = {
-        .joining = request->joining_servers.len >= 0 ? (const char *)request->joining_servers.ptr
-                                                     : NULL,
-        .joining_len = request->joining_servers.len > 0 ? (size_t)request->joining_servers.len : 0,
-        .leaving = request->leaving_servers.len >= 0 ? (const char *)request->leaving_servers.ptr
-                                                     : NULL,
-        .leaving_len = request->leaving_servers.len > 0 ? (size_t)request->leaving_servers.len : 0,
-        .new_members = request->new_members.len >= 0 ? (const char *)request->new_members.ptr
-                                                     : NULL,
-        .new_members_len = request->new_members.len > 0 ? (size_t)request->new_members.len : 0,
-    };
-    if (parsed.joining && !parsed.joining_len) {
-        parsed.joining = "";
-    }
-    if (parsed.leaving && !parsed.leaving_len) {
-        parsed.leaving = "";
-    }
-    if (parsed.new_members && !parsed.new_members_len) {
-        parsed.new_members = "";
-    }
-    char why[256] = "";
-    int rc = quorum_config_reconfig(peer->config_last_seen, &parsed, zxid,
-                                    peer->config.standalone_enabled ? 2 : 1,
-                                    peer->config_scratch, why, sizeof(why));
-    if (rc != ZK_OK) {
-        peer_log(peer, "reconfig refused: %s", why);
-        return rc;
-    }
-    /* Leader.isQuorumSynced: the leader (if it votes in the new config)
-     * and the followers in broadcast make a quorum of the new config. */
-    int64_t ids[PEER_LEARNERS_MAX + 1];
-    size_t count = 0;
-    ids[count++] = peer->config.my_id;
-    for (size_t index = 0; index < PEER_LEARNERS_MAX; index++) {
-        const struct learner_link *learner = &peer->learners[index];
-        if (learner->used && !learner->observer && learner->stage == LEARNER_ACTIVE) {
-            ids[count++] = learner->id;
-        }
-    }
-    if (!quorum_config_is_quorum(peer->config_scratch, ids, count)) {
-        peer_log(peer, "Reconfig failed - there must be a connected and synced quorum in new "
-                       "configuration");
-        return ZK_NEWCONFIGNOQUORUM;
-    }
-    if (!quorum_config_format(peer->config_scratch, text_out, text_bytes)) {
-        peer_log(peer, "reconfig refused: the new configuration's text is too long");
-        return ZK_BADARGUMENTS;
-    }
-    return ZK_OK;
-}
 
 /* ---- transaction queues ------------------------------------------------------ */
 

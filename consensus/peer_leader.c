@@ -242,6 +242,66 @@ void peer_leader_sync_learner_id(struct peer *peer, int64_t learner_id)
     }
 }
 
+/* A jute string as the reconfig rules take it: NULL for a null string. */
+static const char *nullable_text(struct jute_bytes text, size_t *length_out)
+{
+    *length_out = text.len > 0 ? (size_t)text.len : 0;
+    if (text.len < 0) {
+        return NULL;
+    }
+    return text.len > 0 ? (const char *)text.ptr : "";
+}
+
+/* ZooKeeper's PrepRequestProcessor reconfig checks that need the ensemble:
+ * no reconfig in flight, the version the client started from, the new
+ * membership's rules, and a synced quorum of it connected now. */
+int peer_leader_reconfig(void *context, const struct jute_reconfig_request *request,
+                         int64_t zxid, char *text_out, size_t text_bytes)
+{
+    struct peer *peer = context;
+    if (peer->standalone || peer->state != PEER_LEADING) {
+        return ZK_UNIMPLEMENTED; /* standalone ZooKeeper answers the same */
+    }
+    if (peer->config_last_seen->version != peer->config_active->version) {
+        peer_log(peer, "reconfig refused: reconfig 0x%" PRIx64 " is still in progress",
+                 (uint64_t)peer->config_last_seen->version);
+        return ZK_RECONFIGINPROGRESS;
+    }
+    if (request->cur_config_id != -1 &&
+        request->cur_config_id != peer->config_last_seen->version) {
+        peer_log(peer,
+                 "Reconfiguration from version %" PRId64 " failed -- last seen version is %" PRId64,
+                 request->cur_config_id, peer->config_last_seen->version);
+        return ZK_BADVERSION;
+    }
+    struct quorum_reconfig_request parsed = {0};
+    parsed.joining = nullable_text(request->joining_servers, &parsed.joining_len);
+    parsed.leaving = nullable_text(request->leaving_servers, &parsed.leaving_len);
+    parsed.new_members = nullable_text(request->new_members, &parsed.new_members_len);
+    char why[256] = "";
+    int rc = quorum_config_reconfig(peer->config_last_seen, &parsed, zxid,
+                                    peer->config.standalone_enabled ? 2 : 1,
+                                    peer->config_scratch, why, sizeof(why));
+    if (rc != ZK_OK) {
+        peer_log(peer, "reconfig refused: %s", why);
+        return rc;
+    }
+    /* Leader.isQuorumSynced: the leader (if it votes in the new config)
+     * and the followers in broadcast make a quorum of the new config. */
+    int64_t ids[PEER_LEARNERS_MAX + 1];
+    size_t count = voters_at(peer, LEARNER_ACTIVE, INT64_MIN, ids);
+    if (!quorum_config_is_quorum(peer->config_scratch, ids, count)) {
+        peer_log(peer, "Reconfig failed - there must be a connected and synced quorum in new "
+                       "configuration");
+        return ZK_NEWCONFIGNOQUORUM;
+    }
+    if (!quorum_config_format(peer->config_scratch, text_out, text_bytes)) {
+        peer_log(peer, "reconfig refused: the new configuration's text is too long");
+        return ZK_BADARGUMENTS;
+    }
+    return ZK_OK;
+}
+
 /* ---- sync ----------------------------------------------------------------------- */
 
 /* The leader's database as a SNAP stream: the snapshot file without its

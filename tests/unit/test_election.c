@@ -363,25 +363,6 @@ static void test_minus_one_zxid_ignored(void **state)
     election_destroy(election);
 }
 
-static void test_is_quorum(void **state)
-{
-    (void)state;
-    struct capture capture;
-    struct election *election = capture_election(&capture, 1);
-    const int64_t two[] = {1, 2};
-    const int64_t three[] = {1, 2, 3};
-    const int64_t with_observer[] = {1, 2, 5};
-    const int64_t repeated[] = {1, 2, 2, 1};
-    const int64_t strangers[] = {1, 2, 8, 9};
-    assert_false(election_is_quorum(election, two, 2)); /* 2 of 4 voters */
-    assert_true(election_is_quorum(election, three, 3));
-    assert_false(election_is_quorum(election, with_observer, 3));
-    assert_false(election_is_quorum(election, repeated, 4));
-    assert_false(election_is_quorum(election, strangers, 4));
-    assert_false(election_is_quorum(election, NULL, 0));
-    election_destroy(election);
-}
-
 /* ---- ensembles on an in-test network ------------------------------------ */
 
 #define NODES_MAX 9
@@ -1477,7 +1458,6 @@ int main(void)
         cmocka_unit_test(test_older_round_is_answered_and_ignored),
         cmocka_unit_test(test_newer_round_is_joined_single),
         cmocka_unit_test(test_minus_one_zxid_ignored),
-        cmocka_unit_test(test_is_quorum),
         cmocka_unit_test(test_join_requires_leader_saying_leading),
         cmocka_unit_test(test_join_keeps_the_leaders_vote),
         cmocka_unit_test(test_server_without_vote_joins_whatever_epoch),
