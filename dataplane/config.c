@@ -129,6 +129,12 @@ void config_defaults(struct cheetah_config *config)
     config->container_max_never_used_interval_ms = 0;
     config->dataplane = CONFIG_DATAPLANE_URING;
     config->shards = 0;
+    config->dpdk.ipv4_netmask = CONFIG_DPDK_DEFAULT_NETMASK;
+    config->dpdk.mtu = CONFIG_DPDK_DEFAULT_MTU;
+    config->dpdk.rx_descriptors = CONFIG_DPDK_DEFAULT_DESCRIPTORS;
+    config->dpdk.tx_descriptors = CONFIG_DPDK_DEFAULT_DESCRIPTORS;
+    config->dpdk.mbuf_pool_size = CONFIG_DPDK_DEFAULT_MBUF_POOL_SIZE;
+    config->dpdk.keepalive_idle_ms = -1;
 }
 
 /* ---- value parsers (Java's Integer.parseInt / Long.parseLong rules) ---- */
@@ -420,10 +426,137 @@ static int apply_dataplane(struct config_parse *parse, const char *key, const ch
         return 0;
     }
     if (strcmp(value, "dpdk") == 0) {
-        return fail_text(parse, key, value,
-                         "the DPDK dataplane is not supported yet; use cheetah.dataplane=uring");
+        parse->config->dataplane = CONFIG_DATAPLANE_DPDK;
+        return 0;
     }
     return fail_value(parse, key, value, "uring or dpdk");
+}
+
+/* A dotted-quad IPv4 address ("10.78.0.2") into host order; false on
+ * anything else (no shorthand forms: inet_aton's "10.1" is refused). */
+static bool parse_ipv4_text(const char *value, uint32_t *result)
+{
+    uint32_t address = 0;
+    const char *cursor = value;
+    for (int octet_index = 0; octet_index < 4; octet_index++) {
+        if (octet_index > 0 && *cursor++ != '.') {
+            return false;
+        }
+        unsigned octet = 0;
+        int digits = 0;
+        while (*cursor >= '0' && *cursor <= '9' && digits < 4) {
+            octet = octet * 10u + (unsigned)(*cursor - '0');
+            cursor++;
+            digits++;
+        }
+        if (digits == 0 || digits > 3 || octet > 255) {
+            return false;
+        }
+        address = address << 8 | octet;
+    }
+    if (*cursor != '\0') {
+        return false;
+    }
+    *result = address;
+    return true;
+}
+
+static bool netmask_is_contiguous(uint32_t netmask)
+{
+    /* Ones then zeros: the inverted mask plus one is a power of two. */
+    uint32_t host_bits = ~netmask;
+    return netmask != 0 && (host_bits & (host_bits + 1u)) == 0;
+}
+
+/* cheetah.dpdk.<name>. Returns 1 when `name` is not one of ours. */
+static int apply_dpdk_key(struct config_parse *parse, const char *key, const char *value)
+{
+    struct config_dpdk *dpdk = &parse->config->dpdk;
+    const char *name = key + strlen("cheetah.dpdk.");
+    int64_t number;
+    if (strcmp(name, "eal_args") == 0) {
+        if (!copy_text(dpdk->eal_args, sizeof dpdk->eal_args, value)) {
+            return fail_text(parse, key, value,
+                             "too long: the EAL command line is limited to 1023 bytes");
+        }
+        return 0;
+    }
+    if (strcmp(name, "port") == 0) {
+        if (parse_int64(parse, key, value, 0, CONFIG_DPDK_PORTS_MAX - 1,
+                        "a DPDK port index (0 to 1023; 0 is the first port EAL found)",
+                        &number) != 0) {
+            return -1;
+        }
+        dpdk->port = (uint16_t)number;
+        return 0;
+    }
+    if (strcmp(name, "ipv4_address") == 0 || strcmp(name, "gateway") == 0) {
+        uint32_t address;
+        if (!parse_ipv4_text(value, &address) || address == 0 || address == UINT32_MAX) {
+            return fail_value(parse, key, value,
+                              "an IPv4 address in dotted-quad form (e.g. 10.78.0.2), not "
+                              "0.0.0.0 or 255.255.255.255");
+        }
+        *(name[0] == 'i' ? &dpdk->ipv4_address : &dpdk->ipv4_gateway) = address;
+        return 0;
+    }
+    if (strcmp(name, "netmask") == 0) {
+        uint32_t netmask;
+        if (!parse_ipv4_text(value, &netmask) || !netmask_is_contiguous(netmask) ||
+            netmask == UINT32_MAX) {
+            return fail_value(parse, key, value,
+                              "an IPv4 netmask of contiguous ones in dotted-quad form (e.g. "
+                              "255.255.255.0), shorter than /32");
+        }
+        dpdk->ipv4_netmask = netmask;
+        return 0;
+    }
+    if (strcmp(name, "mtu") == 0) {
+        if (parse_int64(parse, key, value, CONFIG_DPDK_MTU_MIN, CONFIG_DPDK_MTU_MAX,
+                        "an IPv4 MTU in bytes (576 to 9000)", &number) != 0) {
+            return -1;
+        }
+        dpdk->mtu = (uint16_t)number;
+        return 0;
+    }
+    if (strcmp(name, "rx_descriptors") == 0 || strcmp(name, "tx_descriptors") == 0) {
+        if (parse_int64(parse, key, value, CONFIG_DPDK_DESCRIPTORS_MIN,
+                        CONFIG_DPDK_DESCRIPTORS_MAX,
+                        "a descriptor count per queue (64 to 32768)", &number) != 0) {
+            return -1;
+        }
+        *(name[0] == 'r' ? &dpdk->rx_descriptors : &dpdk->tx_descriptors) = (uint16_t)number;
+        return 0;
+    }
+    if (strcmp(name, "mbuf_pool_size") == 0) {
+        if (parse_int64(parse, key, value, 1, CONFIG_DPDK_MBUF_POOL_SIZE_MAX,
+                        "a number of mbufs per shard (1 to 16777216; 2^n - 1 is best)",
+                        &number) != 0) {
+            return -1;
+        }
+        dpdk->mbuf_pool_size = (uint32_t)number;
+        return 0;
+    }
+    if (strcmp(name, "syn_backlog") == 0) {
+        if (parse_int64(parse, key, value, 1, CONFIG_DPDK_SYN_BACKLOG_MAX,
+                        "a number of half-open connections per shard (1 to 1048576)",
+                        &number) != 0) {
+            return -1;
+        }
+        dpdk->syn_backlog = (uint32_t)number;
+        return 0;
+    }
+    if (strcmp(name, "keepalive_idle_ms") == 0) {
+        if (parse_int64(parse, key, value, 0, INT32_MAX,
+                        "milliseconds of idleness before TCP keepalive probes (0 = none, up "
+                        "to 2147483647)",
+                        &number) != 0) {
+            return -1;
+        }
+        dpdk->keepalive_idle_ms = number;
+        return 0;
+    }
+    return 1;
 }
 
 static bool key_has_prefix(const char *key, const char *prefix)
@@ -722,6 +855,17 @@ static int apply_key(struct config_parse *parse, const char *key, const char *va
             return -1;
         }
         config->shards = (uint32_t)shards;
+        return 0;
+    }
+    if (key_has_prefix(key, "cheetah.dpdk.")) {
+        int result = apply_dpdk_key(parse, key, value);
+        if (result <= 0) {
+            return result;
+        }
+        warn_line(parse, "unknown Cheetah key '%s' (value '%s') ignored (the cheetah.dpdk "
+                  "keys are eal_args, port, ipv4_address, netmask, gateway, mtu, "
+                  "rx_descriptors, tx_descriptors, mbuf_pool_size, syn_backlog, "
+                  "keepalive_idle_ms)", key, value);
         return 0;
     }
     if (key_has_prefix(key, "admin.")) {
@@ -1166,6 +1310,52 @@ int config_load_file(struct cheetah_config *config, const char *path, char *erro
 
 /* ---- derived values ---- */
 
+/* cheetah.dataplane=dpdk's cross-key checks. */
+static int finish_dpdk(const struct cheetah_config *config, char *error, size_t error_bytes)
+{
+    const struct config_dpdk *dpdk = &config->dpdk;
+    if (dpdk->eal_args[0] == '\0') {
+        config_error(error, error_bytes,
+                  "cheetah.dataplane=dpdk needs cheetah.dpdk.eal_args: expected the DPDK EAL "
+                  "command line, e.g. cheetah.dpdk.eal_args=--no-huge --no-pci -m 256 "
+                  "--vdev=net_tap0,iface=chd0 -l 0");
+        return -1;
+    }
+    if (dpdk->ipv4_address == 0) {
+        config_error(error, error_bytes,
+                  "cheetah.dataplane=dpdk needs cheetah.dpdk.ipv4_address: expected the "
+                  "server's IPv4 address on the DPDK port, e.g. cheetah.dpdk.ipv4_address="
+                  "10.78.0.2");
+        return -1;
+    }
+    uint32_t host_bits = ~dpdk->ipv4_netmask;
+    if ((dpdk->ipv4_address & host_bits) == 0 || (dpdk->ipv4_address & host_bits) == host_bits) {
+        config_error(error, error_bytes,
+                  "cheetah.dpdk.ipv4_address is the network or broadcast address of its "
+                  "subnet (cheetah.dpdk.netmask): expected a host address");
+        return -1;
+    }
+    if (dpdk->ipv4_gateway != 0 &&
+        (dpdk->ipv4_gateway & dpdk->ipv4_netmask) != (dpdk->ipv4_address & dpdk->ipv4_netmask)) {
+        config_error(error, error_bytes,
+                  "cheetah.dpdk.gateway is not in the subnet of cheetah.dpdk.ipv4_address "
+                  "and cheetah.dpdk.netmask: expected an on-link router address");
+        return -1;
+    }
+    /* The RX ring holds rx_descriptors mbufs and TX up to tx_descriptors in
+     * flight; the pool needs more than both, or receiving stalls for good. */
+    uint32_t descriptors = (uint32_t)dpdk->rx_descriptors + dpdk->tx_descriptors;
+    if (dpdk->mbuf_pool_size <= descriptors) {
+        config_error(error, error_bytes,
+                  "cheetah.dpdk.mbuf_pool_size = %" PRIu32 " is not larger than "
+                  "cheetah.dpdk.rx_descriptors + cheetah.dpdk.tx_descriptors = %" PRIu32
+                  ": expected more mbufs than the RX and TX rings hold (e.g. 8191)",
+                  dpdk->mbuf_pool_size, descriptors);
+        return -1;
+    }
+    return 0;
+}
+
 static uint32_t default_shards(void)
 {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -1262,6 +1452,9 @@ int config_finish(struct cheetah_config *config, char *error, size_t error_bytes
     }
     if (config->shards == 0) {
         config->shards = default_shards();
+    }
+    if (config->dataplane == CONFIG_DATAPLANE_DPDK && finish_dpdk(config, error, error_bytes) != 0) {
+        return -1;
     }
     return 0;
 }

@@ -73,7 +73,36 @@ enum config_peer_type {
 
 enum config_dataplane {
     CONFIG_DATAPLANE_URING = 0,
-    CONFIG_DATAPLANE_DPDK = 1, /* refused by config_load_file: not supported yet */
+    CONFIG_DATAPLANE_DPDK = 1, /* DPDK RX/TX queue pair and TCP/IP per shard */
+};
+
+/* cheetah.dpdk.* (only read with cheetah.dataplane=dpdk). Limits and defaults: */
+#define CONFIG_DPDK_EAL_ARGS_BYTES_MAX 1024u
+#define CONFIG_DPDK_DEFAULT_NETMASK 0xffffff00u /* 255.255.255.0 */
+#define CONFIG_DPDK_DEFAULT_MTU 1500u
+#define CONFIG_DPDK_MTU_MIN 576u                /* NETSTACK_MTU_MIN */
+#define CONFIG_DPDK_MTU_MAX 9000u               /* NETSTACK_MTU_MAX */
+#define CONFIG_DPDK_DEFAULT_DESCRIPTORS 1024u
+#define CONFIG_DPDK_DESCRIPTORS_MIN 64u
+#define CONFIG_DPDK_DESCRIPTORS_MAX 32768u
+#define CONFIG_DPDK_DEFAULT_MBUF_POOL_SIZE 8191u /* 2^n - 1: the mempool's best size */
+#define CONFIG_DPDK_MBUF_POOL_SIZE_MAX (1u << 24)
+#define CONFIG_DPDK_SYN_BACKLOG_MAX (1u << 20)
+#define CONFIG_DPDK_PORTS_MAX 1024u              /* RTE_MAX_ETHPORTS is far smaller */
+
+struct config_dpdk {
+    /* The EAL command line, space-separated ("" = not set: an error with dpdk). */
+    char eal_args[CONFIG_DPDK_EAL_ARGS_BYTES_MAX];
+    uint16_t port;                 /* cheetah.dpdk.port: the port index, 0 */
+    uint32_t ipv4_address;         /* host order; 0 = not set (required with dpdk) */
+    uint32_t ipv4_netmask;         /* host order, contiguous ones, 255.255.255.0 */
+    uint32_t ipv4_gateway;         /* host order, 0 = none (only on-link clients) */
+    uint16_t mtu;                  /* IPv4 MTU, 1500 */
+    uint16_t rx_descriptors;       /* per queue, 1024 */
+    uint16_t tx_descriptors;       /* per queue, 1024 */
+    uint32_t mbuf_pool_size;       /* mbufs per shard, 8191 */
+    uint32_t syn_backlog;          /* half-open connections per shard; 0 = the netstack's */
+    int64_t keepalive_idle_ms;     /* -1 = the netstack's default, 0 = no keepalive */
 };
 
 /* server.N=host:quorumPort:electionPort[:participant|observer][;[clientAddr:]clientPort] */
@@ -167,6 +196,7 @@ struct cheetah_config {
     /* Cheetah's own keys. */
     enum config_dataplane dataplane; /* cheetah.dataplane=uring|dpdk, uring */
     uint32_t shards;                 /* cheetah.shards; 0 until config_finish: cores-1, >= 1 */
+    struct config_dpdk dpdk;         /* cheetah.dpdk.* */
 };
 
 typedef void config_warn_fn(void *ctx, const char *message);
@@ -178,7 +208,7 @@ void config_defaults(struct cheetah_config *config);
 /* Reads zoo.cfg at `path` over the current values. Returns 0, or -1 with a
  * message in `error` (naming the file, line, key, value and what is expected).
  * `warn` may be NULL. A value that ZooKeeper refuses, or a feature Cheetah
- * does not have yet (TLS: secureClientPort; cheetah.dataplane=dpdk;
+ * does not have yet (TLS: secureClientPort;
  * multiple addresses; hierarchical quorums; SASL between servers) is an
  * error.
  * dynamicConfigFile=<path> (wherever it stands in zoo.cfg) names the file
@@ -200,6 +230,9 @@ int config_load_text(struct cheetah_config *config, const char *source_name, con
  * file was given without it, 127.0.0.1 without a file), cheetah.shards
  * (online cores - 1, at least 1), whitelist additions, `distributed`.
  * Errors: dataDir missing when a file was given, min > max session timeout,
+ * cheetah.dataplane=dpdk without cheetah.dpdk.eal_args or
+ * cheetah.dpdk.ipv4_address, a gateway outside the subnet, an mbuf pool
+ * smaller than the descriptors it must fill,
  * clientPortAddress without clientPort, no client port at all, initLimit or
  * syncLimit missing in an ensemble. Returns 0 or -1 with `error`. */
 int config_finish(struct cheetah_config *config, char *error, size_t error_bytes);

@@ -766,6 +766,10 @@ void fourlw_write_mntr(struct jute_writer *out, const struct fourlw_server_info 
     for (size_t index = 0; index < sizeof MNTR_KEYS / sizeof MNTR_KEYS[0]; index++) {
         write_mntr_key(out, &MNTR_KEYS[index], info);
     }
+    for (size_t index = 0; index < info->extra_metric_count; index++) {
+        put_metric_long(out, "", info->extra_metrics[index].name,
+                        info->extra_metrics[index].value);
+    }
 }
 
 /* ---- watches ---- */

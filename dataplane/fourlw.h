@@ -179,6 +179,13 @@ struct fourlw_leader_info {
     int64_t max_proposal_size_bytes;  /* -1 before the first proposal */
 };
 
+/* A line Cheetah adds to mntr after ZooKeeper's keys ("zk_<name>\t<value>"),
+ * e.g. the DPDK transport's zk_dpdk_* counters. */
+struct fourlw_extra_metric {
+    char name[64];
+    int64_t value;
+};
+
 /* What srvr, stat and mntr report about the server. */
 struct fourlw_server_info {
     const char *version;          /* NULL = FOURLW_VERSION */
@@ -210,6 +217,8 @@ struct fourlw_server_info {
     int64_t max_client_response_size;
     const struct fourlw_leader_info *leader; /* NULL unless leader */
     const struct fourlw_metrics *metrics;    /* NULL = no counters/summaries */
+    const struct fourlw_extra_metric *extra_metrics; /* mntr's last lines; NULL = none */
+    size_t extra_metric_count;
 };
 
 /* One client connection as `cons` / `stat` / `dump` show it. */

@@ -20,6 +20,7 @@
 
 #include "dataplane/core.h"
 #include "dataplane/disk_faults.h"
+#include "dataplane/dpdk_port.h"
 #include "dataplane/fourlw.h"
 #include "dataplane/log.h"
 #include "dataplane/log_writer.h"
@@ -88,6 +89,9 @@ struct server {
     /* The ensemble's configuration as text (server.N lines, version=0):
      * /zookeeper/config holds it, NEWLEADER and notifications carry it. */
     char config_text[QUORUM_CONFIG_TEXT_BYTES_MAX];
+    /* cheetah.dataplane=dpdk: EAL and the port, made before the shards and
+     * destroyed after them; NULL with io_uring. */
+    struct dpdk_port *dpdk_port;
 };
 
 static int64_t wall_clock_ms(void)
@@ -269,6 +273,22 @@ void server_info(struct server *server, struct fourlw_server_info *info)
     info->last_client_response_size = -1;
     info->min_client_response_size = -1;
     info->max_client_response_size = -1;
+#ifdef CHEETAH_HAVE_DPDK
+    if (server->dpdk_port) {
+        /* mntr's zk_dpdk_* lines, summed over the shards. */
+        static _Thread_local struct fourlw_extra_metric extra[DPDK_METRICS_MAX];
+        struct dpdk_metric metrics[DPDK_METRICS_MAX];
+        size_t count = dpdk_port_metrics(server->dpdk_port, metrics, DPDK_METRICS_MAX);
+        for (size_t index = 0; index < count; index++) {
+            static_assert(sizeof extra[index].name == sizeof metrics[index].name,
+                          "the same name size");
+            memcpy(extra[index].name, metrics[index].name, sizeof extra[index].name);
+            extra[index].value = metrics[index].value;
+        }
+        info->extra_metrics = extra;
+        info->extra_metric_count = count;
+    }
+#endif
 }
 
 bool server_four_letter_word_allowed(struct server *server, const uint8_t word[4])
@@ -686,6 +706,44 @@ static bool start_peer(struct server *server, int64_t last_zxid, char *error, si
     return core_start_peer(server->core, &ensemble, error, error_bytes) == 0;
 }
 
+/* cheetah.dataplane=dpdk: EAL, the port and one queue pair per shard. */
+static bool start_dpdk(struct server *server, char *error, size_t error_bytes)
+{
+#ifdef CHEETAH_HAVE_DPDK
+    const struct config_dpdk *dpdk = &server->config.dpdk;
+    struct dpdk_port_settings settings = {
+        .eal_args = dpdk->eal_args,
+        .port_index = dpdk->port,
+        .queue_count = server->config.shards,
+        .mtu = dpdk->mtu,
+        .rx_descriptors = dpdk->rx_descriptors,
+        .tx_descriptors = dpdk->tx_descriptors,
+        .mbuf_pool_size = dpdk->mbuf_pool_size,
+        .ipv4_address = dpdk->ipv4_address,
+        .ipv4_netmask = dpdk->ipv4_netmask,
+        .ipv4_gateway = dpdk->ipv4_gateway,
+        .syn_backlog = dpdk->syn_backlog,
+        .keepalive_idle_ms = dpdk->keepalive_idle_ms,
+    };
+    server->dpdk_port = dpdk_port_create(&settings, error, error_bytes);
+    if (!server->dpdk_port) {
+        return false;
+    }
+    uint32_t address = dpdk->ipv4_address;
+    log_info("dpdk: clients are served over DPDK on %u.%u.%u.%u:%u (cheetah.dpdk.ipv4_address; "
+             "clientPortAddress is not used)",
+             address >> 24, (address >> 16) & 0xffu, (address >> 8) & 0xffu, address & 0xffu,
+             server->config.client_port);
+    return true;
+#else
+    (void)server;
+    snprintf(error, error_bytes,
+             "cheetah.dataplane=dpdk: this cheetah-server was built without DPDK: install "
+             "libdpdk-dev and rebuild (or use cheetah.dataplane=uring)");
+    return false;
+#endif
+}
+
 struct server *server_create(const struct cheetah_config *config, char *error, size_t error_bytes)
 {
     struct server *server = calloc(1, sizeof(*server));
@@ -770,8 +828,15 @@ struct server *server_create(const struct cheetah_config *config, char *error, s
         .config_node_mtime_ms = wall_clock_ms(),
     };
     server->store_config = store_config;
-    if (!check_port_free(config->client_port_address, config->client_port, error,
+    /* DPDK's clients do not reach the kernel's port. */
+    if (config->dataplane != CONFIG_DATAPLANE_DPDK &&
+        !check_port_free(config->client_port_address, config->client_port, error,
                          error_bytes)) {
+        server_destroy(server);
+        return NULL;
+    }
+    /* Before recovery: a port that cannot start fails at once. */
+    if (config->dataplane == CONFIG_DATAPLANE_DPDK && !start_dpdk(server, error, error_bytes)) {
         server_destroy(server);
         return NULL;
     }
@@ -805,6 +870,7 @@ struct server *server_create(const struct cheetah_config *config, char *error, s
         .skip_acl = config->skip_acl,
         /* An ensemble member serves only once its role reaches broadcast. */
         .starts_not_serving = config->distributed,
+        .dpdk_port = server->dpdk_port,
     };
     for (uint32_t index = 0; index < server->shard_count; index++) {
         server->shards[index] = shard_create(server, index, &settings, server->tree, error,
@@ -879,7 +945,8 @@ int server_run(struct server *server)
     }
     log_info("serving ZooKeeper clients on %s:%u with %u shard(s); snapshots in %s, "
              "transaction log in %s (forceSync=%s)",
-             server->config.client_port_address, server->config.client_port, server->shard_count,
+             server->dpdk_port ? "DPDK" : server->config.client_port_address,
+             server->config.client_port, server->shard_count,
              server->snap_dir, server->log_dir, server->config.force_sync ? "yes" : "no");
     if (started == server->shard_count) {
         /* Wait for server_request_stop (a signal handler writes the pipe). */
@@ -942,6 +1009,10 @@ void server_destroy(struct server *server)
     }
     free(server->shards);
     free(server->shard_threads);
+#ifdef CHEETAH_HAVE_DPDK
+    /* After the shards: their transports use its queues and pools. */
+    dpdk_port_destroy(server->dpdk_port);
+#endif
     if (server->tree) {
         store_tree_destroy(server->tree);
     }

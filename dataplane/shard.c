@@ -32,6 +32,9 @@
 #include "dataplane/server.h"
 #include "dataplane/test_hooks.h"
 #include "dataplane/transport.h"
+#ifdef CHEETAH_HAVE_DPDK
+#include "dataplane/transport_dpdk.h"
+#endif
 #include "dataplane/watch.h"
 #include "jute/frame.h"
 #include "jute/records.h"
@@ -1836,8 +1839,18 @@ struct shard *shard_create(struct server *server, uint32_t shard_index,
         .receive_buffer_bytes = SHARD_RECEIVE_BUFFER_BYTES,
         .receive_buffer_count = SHARD_RECEIVE_BUFFER_COUNT,
     };
-    shard->transport = transport_uring_create(&transport_config, &shard_transport_callbacks,
-                                              shard, error, error_bytes);
+    if (settings->dpdk_port) {
+#ifdef CHEETAH_HAVE_DPDK
+        shard->transport = transport_dpdk_create(&transport_config, settings->dpdk_port,
+                                                 shard_index, &shard_transport_callbacks, shard,
+                                                 error, error_bytes);
+#else
+        snprintf(error, error_bytes, "this cheetah-server was built without DPDK");
+#endif
+    } else {
+        shard->transport = transport_uring_create(&transport_config, &shard_transport_callbacks,
+                                                  shard, error, error_bytes);
+    }
     if (!shard->transport) {
         shard_destroy(shard);
         return NULL;

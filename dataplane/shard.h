@@ -16,6 +16,7 @@
 
 struct shard;
 struct server;
+struct dpdk_port;
 
 /* What a shard needs to know, filled from zoo.cfg by the server. */
 struct shard_settings {
@@ -37,6 +38,9 @@ struct shard_settings {
      * message must not get a session from a server that has no role yet).
      * False, the zero value, is standalone: serving from the start. */
     bool starts_not_serving;
+    /* cheetah.dataplane=dpdk: the port whose queue pair `shard_index` this
+     * shard polls (transport_dpdk.h); NULL: the io_uring transport. */
+    struct dpdk_port *dpdk_port;
 };
 
 /* Counters that the four-letter words read from any thread. */

@@ -8,10 +8,13 @@ set -euo pipefail
 
 # Build: compilers (gcc is the default, clang builds the libFuzzer targets
 # and its runtime libraries hold libFuzzer and the sanitizers), meson/ninja,
-# and the libraries the code links.
+# and the libraries the code links. libdpdk-dev (DPDK 22.11) is the
+# kernel-bypass transport (cheetah.dataplane=dpdk); without it meson builds
+# a server that refuses that setting with a clear message.
 build_packages=(
   gcc clang libclang-rt-14-dev meson ninja-build pkg-config
   liburing-dev libjemalloc-dev libcmocka-dev libbenchmark-dev g++
+  libdpdk-dev
 )
 # Reference and clients: Apache ZooKeeper 3.8 (the reference server, the
 # Java zkCli.sh; it runs on the JRE), the C client tools (cli_mt) and

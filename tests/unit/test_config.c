@@ -81,6 +81,125 @@ static void expect_error(const char *text, const char *needle1, const char *need
     }
 }
 
+#define DPDK_BASE                                                                                \
+    "dataDir=/d\nclientPort=2181\ncheetah.dataplane=dpdk\n"                                     \
+    "cheetah.dpdk.eal_args=--no-huge --no-pci -m 256 --vdev=net_tap0,iface=chd0 -l 0\n"
+
+static void test_dpdk_keys(void **state)
+{
+    (void)state;
+    /* uring is the default, and the dpdk keys have their defaults. */
+    assert_int_equal(load("dataDir=/d\nclientPort=1\n"), 0);
+    assert_int_equal(config.dataplane, CONFIG_DATAPLANE_URING);
+    assert_int_equal(config.dpdk.port, 0);
+    assert_int_equal(config.dpdk.ipv4_netmask, 0xffffff00u);
+    assert_int_equal(config.dpdk.mtu, 1500);
+    assert_int_equal(config.dpdk.rx_descriptors, 1024);
+    assert_int_equal(config.dpdk.tx_descriptors, 1024);
+    assert_int_equal(config.dpdk.mbuf_pool_size, 8191);
+    assert_int_equal(config.dpdk.syn_backlog, 0);
+    assert_int_equal(config.dpdk.keepalive_idle_ms, -1);
+    assert_int_equal(config.dpdk.ipv4_gateway, 0);
+
+    /* The smallest dpdk config: EAL arguments and an address. */
+    assert_int_equal(load(DPDK_BASE "cheetah.dpdk.ipv4_address=10.78.0.2\n"), 0);
+    assert_int_equal(config.dataplane, CONFIG_DATAPLANE_DPDK);
+    assert_string_equal(config.dpdk.eal_args,
+                        "--no-huge --no-pci -m 256 --vdev=net_tap0,iface=chd0 -l 0");
+    assert_int_equal(config.dpdk.ipv4_address, 0x0a4e0002u);
+    assert_int_equal(warnings.count, 0);
+
+    /* Every key set. */
+    assert_int_equal(load(DPDK_BASE "cheetah.dpdk.ipv4_address=192.168.7.20\n"
+                          "cheetah.dpdk.netmask=255.255.0.0\n"
+                          "cheetah.dpdk.gateway=192.168.0.1\n"
+                          "cheetah.dpdk.port=3\n"
+                          "cheetah.dpdk.mtu=9000\n"
+                          "cheetah.dpdk.rx_descriptors=512\n"
+                          "cheetah.dpdk.tx_descriptors=2048\n"
+                          "cheetah.dpdk.mbuf_pool_size=16383\n"
+                          "cheetah.dpdk.syn_backlog=128\n"
+                          "cheetah.dpdk.keepalive_idle_ms=0\n"),
+                     0);
+    assert_int_equal(config.dpdk.ipv4_address, 0xc0a80714u);
+    assert_int_equal(config.dpdk.ipv4_netmask, 0xffff0000u);
+    assert_int_equal(config.dpdk.ipv4_gateway, 0xc0a80001u);
+    assert_int_equal(config.dpdk.port, 3);
+    assert_int_equal(config.dpdk.mtu, 9000);
+    assert_int_equal(config.dpdk.rx_descriptors, 512);
+    assert_int_equal(config.dpdk.tx_descriptors, 2048);
+    assert_int_equal(config.dpdk.mbuf_pool_size, 16383);
+    assert_int_equal(config.dpdk.syn_backlog, 128);
+    assert_int_equal(config.dpdk.keepalive_idle_ms, 0);
+    assert_int_equal(warnings.count, 0);
+
+    /* The dpdk keys are read (and checked) with uring too, but only dpdk
+     * requires eal_args and an address. */
+    assert_int_equal(load("dataDir=/d\nclientPort=1\ncheetah.dpdk.mtu=1400\n"), 0);
+    assert_int_equal(config.dpdk.mtu, 1400);
+
+    /* An unknown cheetah.dpdk key is a warning that lists the known ones. */
+    assert_int_equal(load(DPDK_BASE "cheetah.dpdk.ipv4_address=10.78.0.2\n"
+                          "cheetah.dpdk.ip=10.78.0.2\n"),
+                     0);
+    assert_true(has_warning("cheetah.dpdk.ip"));
+    assert_true(has_warning("ipv4_address"));
+}
+
+static void test_dpdk_bad_values(void **state)
+{
+    (void)state;
+    expect_error("dataDir=/d\nclientPort=1\ncheetah.dataplane=dpdk\n"
+                 "cheetah.dpdk.ipv4_address=10.78.0.2\n",
+                 "cheetah.dpdk.eal_args", "--no-huge", NULL);
+    expect_error(DPDK_BASE, "cheetah.dpdk.ipv4_address", "10.78.0.2", NULL);
+    expect_error(DPDK_BASE "cheetah.dpdk.ipv4_address=10.78.0\n", "cheetah.dpdk.ipv4_address",
+                 "'10.78.0'", "dotted-quad");
+    expect_error(DPDK_BASE "cheetah.dpdk.ipv4_address=10.78.0.256\n",
+                 "cheetah.dpdk.ipv4_address", "'10.78.0.256'", "IPv4 address");
+    expect_error(DPDK_BASE "cheetah.dpdk.ipv4_address=10.78.0.2x\n",
+                 "cheetah.dpdk.ipv4_address", "'10.78.0.2x'", "IPv4 address");
+    expect_error(DPDK_BASE "cheetah.dpdk.ipv4_address=0.0.0.0\n", "cheetah.dpdk.ipv4_address",
+                 "'0.0.0.0'", "not 0.0.0.0");
+    expect_error(DPDK_BASE "cheetah.dpdk.ipv4_address=10.78.0.0\n", "cheetah.dpdk.ipv4_address",
+                 "network or broadcast", NULL);
+    expect_error(DPDK_BASE "cheetah.dpdk.ipv4_address=10.78.0.255\n",
+                 "cheetah.dpdk.ipv4_address", "network or broadcast", NULL);
+    expect_error(DPDK_BASE "cheetah.dpdk.ipv4_address=10.78.0.2\ncheetah.dpdk.netmask=255.0.255.0\n",
+                 "cheetah.dpdk.netmask", "'255.0.255.0'", "contiguous");
+    expect_error(DPDK_BASE "cheetah.dpdk.ipv4_address=10.78.0.2\n"
+                 "cheetah.dpdk.netmask=255.255.255.255\n",
+                 "cheetah.dpdk.netmask", "'255.255.255.255'", "contiguous");
+    expect_error(DPDK_BASE "cheetah.dpdk.ipv4_address=10.78.0.2\ncheetah.dpdk.gateway=10.79.0.1\n",
+                 "cheetah.dpdk.gateway", "not in the subnet", NULL);
+    expect_error(DPDK_BASE "cheetah.dpdk.ipv4_address=10.78.0.2\ncheetah.dpdk.gateway=gw\n",
+                 "cheetah.dpdk.gateway", "'gw'", "IPv4 address");
+    expect_error(DPDK_BASE "cheetah.dpdk.ipv4_address=10.78.0.2\ncheetah.dpdk.port=-1\n",
+                 "cheetah.dpdk.port", "'-1'", "port index");
+    expect_error(DPDK_BASE "cheetah.dpdk.ipv4_address=10.78.0.2\ncheetah.dpdk.mtu=100\n",
+                 "cheetah.dpdk.mtu", "'100'", "576 to 9000");
+    expect_error(DPDK_BASE "cheetah.dpdk.ipv4_address=10.78.0.2\ncheetah.dpdk.mtu=9001\n",
+                 "cheetah.dpdk.mtu", "'9001'", "576 to 9000");
+    expect_error(DPDK_BASE "cheetah.dpdk.ipv4_address=10.78.0.2\n"
+                 "cheetah.dpdk.rx_descriptors=32\n",
+                 "cheetah.dpdk.rx_descriptors", "'32'", "64 to 32768");
+    expect_error(DPDK_BASE "cheetah.dpdk.ipv4_address=10.78.0.2\n"
+                 "cheetah.dpdk.tx_descriptors=many\n",
+                 "cheetah.dpdk.tx_descriptors", "'many'", "descriptor count");
+    expect_error(DPDK_BASE "cheetah.dpdk.ipv4_address=10.78.0.2\n"
+                 "cheetah.dpdk.mbuf_pool_size=0\n",
+                 "cheetah.dpdk.mbuf_pool_size", "'0'", "mbufs");
+    expect_error(DPDK_BASE "cheetah.dpdk.ipv4_address=10.78.0.2\n"
+                 "cheetah.dpdk.mbuf_pool_size=2048\n",
+                 "cheetah.dpdk.mbuf_pool_size = 2048", "rx_descriptors", "2048");
+    expect_error(DPDK_BASE "cheetah.dpdk.ipv4_address=10.78.0.2\n"
+                 "cheetah.dpdk.syn_backlog=0\n",
+                 "cheetah.dpdk.syn_backlog", "'0'", "half-open");
+    expect_error(DPDK_BASE "cheetah.dpdk.ipv4_address=10.78.0.2\n"
+                 "cheetah.dpdk.keepalive_idle_ms=-1\n",
+                 "cheetah.dpdk.keepalive_idle_ms", "'-1'", "milliseconds");
+}
+
 static void test_no_file_defaults(void **state)
 {
     (void)state;
@@ -376,8 +495,8 @@ static void test_bad_values(void **state)
                  "clientPort");
     expect_error("dataDir=/d\nclientPort=1\nsecureClientPort=2281\n", "secureClientPort", "2281",
                  "TLS");
-    expect_error("dataDir=/d\nclientPort=1\ncheetah.dataplane=dpdk\n", "cheetah.dataplane", "dpdk",
-                 "not supported yet");
+    expect_error("dataDir=/d\nclientPort=1\ncheetah.dataplane=dpdk\n", "cheetah.dpdk.eal_args",
+                 "EAL command line", NULL);
     expect_error("dataDir=/d\nclientPort=1\ncheetah.dataplane=tcp\n", "cheetah.dataplane", "tcp",
                  "uring or dpdk");
     expect_error("dataDir=/d\nclientPort=1\ncheetah.shards=0\n", "cheetah.shards", "'0'", NULL);
@@ -612,6 +731,8 @@ int main(void)
         cmocka_unit_test(test_properties_syntax),
         cmocka_unit_test(test_whitelist),
         cmocka_unit_test(test_bad_values),
+        cmocka_unit_test(test_dpdk_keys),
+        cmocka_unit_test(test_dpdk_bad_values),
         cmocka_unit_test(test_server_lines),
         cmocka_unit_test(test_warnings),
         cmocka_unit_test(test_load_file),
