@@ -34,6 +34,7 @@ programs run with `server.command_prefix` (ip netns exec <namespace>).
 import contextlib
 import ctypes
 import itertools
+import json
 import os
 import re
 import shutil
@@ -333,3 +334,97 @@ def connect_tcp(namespace, address, timeout_s=5.0):
     host, port = address.rsplit(":", 1)
     with inside(namespace):
         return socket.create_connection((host, int(port)), timeout=timeout_s)
+
+
+# ---- impairment: a userspace netem between the kernel and the DPDK tap -------
+#
+# This kernel has no netem (no qdisc modules), so impair_relay.py does its
+# work: the DPDK tap loses its address and ARP (it becomes a bare wire), and
+# the relay makes a second tap, chd<tag>k, that carries the kernel's address.
+#
+#     kernel TCP -- chd<tag>k 10.78.<k>.1 -- impair_relay.py -- chd<tag>t -- DPDK
+#                   (relay's tap)             loss/delay/dup/     (AF_PACKET,
+#                                             reorder             no address)
+IMPAIR_RELAY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "impair_relay.py")
+RELAY_READY_TIMEOUT_S = 10.0
+
+
+class ImpairedDpdkServer(DpdkServer):
+    """A DpdkServer whose clients reach it through impair_relay.py."""
+
+    def __init__(self, impairment, shards=1, mtu=None, extra_config=None, seed=1):
+        super().__init__(shards, mtu, extra_config)
+        self.impairment = dict(impairment)
+        self.seed = seed
+        self.relay_tap = f"{NAME_PREFIX}{self.tag}k"
+        assert len(self.relay_tap) <= 15, self.relay_tap
+        self.relay = None
+        self.relay_stats_path = None
+
+    def configure_tap(self):
+        # The DPDK tap: up, no address, no ARP answers from the kernel, no
+        # IPv6 chatter; only the relay's frames cross it.
+        ip("-n", self.namespace, "link", "set", self.tap, "up", "arp", "off")
+        subprocess.run([*self.command_prefix, "sysctl", "-q", "-w",
+                        f"net.ipv6.conf.{self.tap}.disable_ipv6=1"],
+                       capture_output=True, timeout=IP_TIMEOUT_S)
+        workdir = self.server.workdir
+        ready_path = os.path.join(workdir, "relay.ready")
+        self.relay_stats_path = os.path.join(workdir, "relay-stats.json")
+        arguments = [f"--{key.replace('_', '-')}={value}"
+                     for key, value in sorted(self.impairment.items())]
+        log = open(os.path.join(workdir, "relay.log"), "w")
+        self.relay = subprocess.Popen(
+            [*self.command_prefix, "/usr/bin/python3", IMPAIR_RELAY, "--tap", self.relay_tap,
+             "--interface", self.tap, f"--seed={self.seed}", "--stats", self.relay_stats_path,
+             "--ready", ready_path, *arguments],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        log.close()
+        deadline = time.monotonic() + RELAY_READY_TIMEOUT_S
+        while not os.path.exists(ready_path):
+            if self.relay.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("impair_relay.py did not start:\n"
+                                   + open(os.path.join(workdir, "relay.log")).read()[-2000:])
+            time.sleep(POLL_INTERVAL_S)
+        ip("-n", self.namespace, "addr", "add", f"{self.kernel_ip}/24", "dev", self.relay_tap)
+        ip("-n", self.namespace, "link", "set", self.relay_tap, "up")
+
+    def stop_relay(self):
+        """Stops the relay by its PID; returns its counters ({} if none)."""
+        if self.relay is None:
+            return {}
+        if self.relay.poll() is None:
+            self.relay.send_signal(signal.SIGTERM)
+            try:
+                self.relay.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.relay.kill()
+                self.relay.wait(timeout=STOP_TIMEOUT_S)
+        self.relay = None
+        try:
+            with open(self.relay_stats_path) as stats:
+                return json.load(stats)
+        except (OSError, ValueError):
+            return {}
+
+    def destroy(self):
+        try:
+            self.stop_relay()
+        finally:
+            leftovers = super().destroy()
+        return leftovers
+
+
+@contextlib.contextmanager
+def impaired_dpdk_server(impairment, shards=1, mtu=None, extra_config=None, seed=1):
+    """A started DpdkServer reached through impair_relay.py with `impairment`
+    (impair_relay's options as keys: loss, delay_ms, jitter_ms, duplicate,
+    reorder)."""
+    server = ImpairedDpdkServer(impairment, shards, mtu, extra_config, seed)
+    try:
+        server.create_namespace()
+        server.start(wait=True)
+        yield server
+    finally:
+        leftovers = server.destroy()
+        assert not leftovers, f"processes left in {server.namespace} were killed: {leftovers}"

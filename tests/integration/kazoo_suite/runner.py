@@ -200,15 +200,16 @@ def _suite_env(address, results_path, ensemble_spec=None):
     return env
 
 
-def run_pytest(address, workdir, label, selection=None, ensemble_spec=None):
+def run_pytest(address, workdir, label, selection=None, ensemble_spec=None, command_prefix=()):
     """Run the kazoo suite (or `selection`, node ids) against `address`, or
-    against an ensemble the plugin starts from `ensemble_spec`."""
+    against an ensemble the plugin starts from `ensemble_spec`. command_prefix
+    (e.g. `ip netns exec NS`) runs the suite's process inside a namespace."""
     tests_dir = kazoo_tests_dir()
     results_path = os.path.join(workdir, f"{label}.jsonl")
     log_path = os.path.join(workdir, f"{label}.log")
     targets = ([os.path.join(tests_dir, nodeid) for nodeid in selection]
                if selection else ["--pyargs", "kazoo.tests"])
-    command = [PYTHON, "-m", "pytest", "-p", "kazoo_suite.plugin", "-p", "no:cacheprovider",
+    command = [*command_prefix, PYTHON, "-m", "pytest", "-p", "kazoo_suite.plugin", "-p", "no:cacheprovider",
                "-c", os.devnull, "--rootdir", tests_dir, "-q", "-rfEs", *targets]
     started = time.monotonic()
     deadline_hit = False
@@ -238,19 +239,26 @@ def run_suite(kind, port, workdir, retry_failures_of=None):
     those that then passed are returned as `flaky`.
     """
     extra = {"extra_jvm_flags": ZOOKEEPER_JVM_FLAGS} if kind == "zookeeper" else {}
-    flaky = []
     with servers.running(kind, port, dict(SERVER_CONFIG), **extra) as server:
-        run = run_pytest(server.address, workdir, kind)
-        if retry_failures_of is not None:
-            retry = [n for n in retry_failures_of.with_status("passed")
-                     if n in run.outcomes and run.outcomes[n].status == "failed"]
-            if 0 < len(retry) <= RETRY_TESTS_MAX:
-                again = run_pytest(server.address, workdir, kind + "-retry", retry)
-                for nodeid in retry:
-                    outcome = again.outcomes.get(nodeid)
-                    if outcome is not None and outcome.status == "passed":
-                        run.outcomes[nodeid] = outcome
-                        flaky.append(nodeid)
+        return run_suite_against(server.address, workdir, kind, retry_failures_of)
+
+
+def run_suite_against(address, workdir, label, retry_failures_of=None, command_prefix=()):
+    """The whole suite against a server someone else started (run_suite's
+    retry rule); command_prefix as in run_pytest."""
+    flaky = []
+    run = run_pytest(address, workdir, label, command_prefix=command_prefix)
+    if retry_failures_of is not None:
+        retry = [n for n in retry_failures_of.with_status("passed")
+                 if n in run.outcomes and run.outcomes[n].status == "failed"]
+        if 0 < len(retry) <= RETRY_TESTS_MAX:
+            again = run_pytest(address, workdir, label + "-retry", retry,
+                               command_prefix=command_prefix)
+            for nodeid in retry:
+                outcome = again.outcomes.get(nodeid)
+                if outcome is not None and outcome.status == "passed":
+                    run.outcomes[nodeid] = outcome
+                    flaky.append(nodeid)
     return run, flaky
 
 
