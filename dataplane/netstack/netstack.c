@@ -1,5 +1,6 @@
 /* The netstack put together (see netstack.h): frames in through Ethernet,
- * ARP, IPv4, ICMP echo and TCP; TCP's segments out as frames with the next
+ * ARP, IPv4, ICMP echo and TCP (served on listen_port, and opened by
+ * netstack_connect); TCP's segments out as frames with the next
  * hop's MAC from the ARP cache; software RSS. The TCP state machine itself
  * is tcp.c's. */
 #include "dataplane/netstack/netstack.h"
@@ -178,9 +179,7 @@ static bool config_tcp_valid(const struct netstack_config *config, char *error,
                              size_t error_bytes)
 {
     uint32_t mss_bytes = (uint32_t)config->mtu - NETSTACK_IPV4_TCP_HEADERS_BYTES;
-    if (config->listen_port == 0) {
-        return fail(error, error_bytes, "netstack: listen_port must be set");
-    }
+    /* listen_port 0: a client-only stack (netstack_connect), serving none. */
     if (config->connections_max == 0 || config->syn_backlog_max == 0 ||
         config->time_wait_max == 0) {
         return fail(error, error_bytes,
@@ -424,6 +423,11 @@ static void arp_input(struct netstack *stack, const struct wire_ethernet *ethern
         arp_send(stack, WIRE_ARP_OPERATION_REPLY, arp.sender_mac, arp.sender_mac,
                  arp.sender_ipv4);
     }
+    /* A connect's SYN dropped while ARP asked leaves now, not an RTO (1 s)
+     * later. */
+    if (arp.sender_ipv4 != 0) {
+        tcp_resend_unsent_syns(stack->tcp, now_us);
+    }
 }
 
 static void icmp_input(struct netstack *stack, const struct wire_ethernet *ethernet,
@@ -481,10 +485,9 @@ static void tcp_segment_input(struct netstack *stack, const struct wire_ethernet
     segment.remote_ipv4 = ipv4->source;
     segment.local_ipv4 = ipv4->destination;
     neighbour_learn(stack, ipv4->source, ethernet->source, now_us);
-    if (segment.local_port != stack->config.listen_port) {
-        /* Still TCP's: it answers with a RST (RFC 9293). */
-        stack->counters.frames_not_for_us++;
-    }
+    /* TCP knows which ports are ours (listen_port and the ephemeral ports
+     * of connections we opened); the rest it counts in frames_not_for_us
+     * and answers with a RST (RFC 9293). */
     tcp_input(stack->tcp, &segment, now_us);
 }
 
@@ -621,6 +624,22 @@ uint64_t netstack_poll(struct netstack *stack, uint64_t now_us)
     arp_cache_expire(&stack->arp, now_us);
     uint64_t arp_next_us = arp_cache_next_expiry(&stack->arp);
     return arp_next_us < next_us ? arp_next_us : next_us;
+}
+
+struct netstack_connection *netstack_connect(struct netstack *stack, uint32_t remote_ipv4,
+                                             uint16_t remote_port, void *user,
+                                             uint64_t now_us)
+{
+    stack->now_us = now_us; /* the SYN's ARP request is rate-limited by it */
+    /* Only a host we could hear from: not us, a broadcast or a martian. */
+    if (!ipv4_source_valid(&stack->config, remote_ipv4)) {
+        stack->counters.tcp_connections_refused++;
+        return NULL;
+    }
+    /* The first SYN to a neighbour not yet in the ARP cache is dropped
+     * (tx_frames_dropped_no_route) while ARP asks; it goes when the reply
+     * comes (arp_input), or at its retransmission if none does. */
+    return tcp_connect(stack->tcp, remote_ipv4, remote_port, user, now_us);
 }
 
 bool netstack_send(struct netstack *stack, struct netstack_connection *connection,

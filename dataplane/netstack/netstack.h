@@ -97,7 +97,7 @@ struct netstack_config {
     uint32_t ipv4_netmask;  /* host order, contiguous ones */
     uint32_t ipv4_gateway;  /* host order; 0 = none (only on-link peers) */
     uint16_t mtu;           /* IPv4 MTU, NETSTACK_MTU_MIN..NETSTACK_MTU_MAX */
-    uint16_t listen_port;   /* the one TCP port served */
+    uint16_t listen_port;   /* the one TCP port served; 0 = none (a client-only stack) */
     uint32_t connections_max;          /* established + closing, per shard */
     uint32_t syn_backlog_max;          /* half-open (SYN_RECEIVED), per shard */
     uint32_t time_wait_max;            /* TIME_WAIT entries; the oldest is recycled */
@@ -140,7 +140,9 @@ struct netstack_counters {
     uint64_t tx_frames_dropped_no_route; /* next hop's MAC unknown (ARP asked) */
     uint64_t tcp_connections_opened;
     uint64_t tcp_connections_closed;
-    uint64_t tcp_connections_refused;   /* connections_max reached, or the shard said no */
+    /* connections_max reached, the shard said no, or netstack_connect
+     * could not open */
+    uint64_t tcp_connections_refused;
     uint64_t tcp_syn_backlog_full;      /* syn_backlog_max reached: SYN dropped */
     uint64_t tcp_resets_sent;
     uint64_t tcp_resets_received;
@@ -158,6 +160,8 @@ struct netstack_counters {
     uint64_t tcp_send_buffer_full;       /* send_buffer_bytes_max reached */
     uint64_t tcp_receive_buffer_full;    /* data beyond the window dropped */
     uint64_t tcp_time_wait_recycled;     /* time_wait_max reached */
+    uint64_t tcp_challenge_acks_limited; /* RFC 5961 7: over the per-second limit, not sent */
+    uint64_t tcp_out_of_window_acks_limited; /* one per 500 ms per connection (ACK loops) */
     uint64_t tcp_connections_established; /* gauge: now */
 };
 
@@ -177,6 +181,23 @@ void netstack_input(struct netstack *stack, const uint8_t *frame, size_t size,
  * and transmits what the windows allow. Returns the time (now_us clock) of
  * the next timer, or UINT64_MAX when none is armed. */
 uint64_t netstack_poll(struct netstack *stack, uint64_t now_us);
+
+/* Active open (the benchmark's client side and stack-to-stack tests; the
+ * server never connects): sends a SYN from an ephemeral local port
+ * (NETSTACK_EPHEMERAL_PORT_FIRST..LAST, the first free) to the peer. A
+ * SYN to a neighbour not yet in the ARP cache leaves when the ARP reply
+ * arrives (else at its retransmission, 1 s).
+ * Returns the handle at once, or NULL when the connection table or the
+ * ephemeral ports are exhausted (counted in tcp_connections_refused). When
+ * the SYN-ACK arrives, `accepted` is called with that handle (its return
+ * value becomes the user pointer; NULL resets the connection); a refused or
+ * timed-out attempt calls `closed(context, user, NETSTACK_CLOSE_ERROR)`
+ * with the `user` given here. Callbacks come from later input/poll calls. */
+#define NETSTACK_EPHEMERAL_PORT_FIRST 32768u
+#define NETSTACK_EPHEMERAL_PORT_LAST 60999u
+struct netstack_connection *netstack_connect(struct netstack *stack, uint32_t remote_ipv4,
+                                             uint16_t remote_port, void *user,
+                                             uint64_t now_us);
 
 /* Copies bytes into the connection's send buffer; they go out at the next
  * netstack_poll at the latest (bytes queued from inside a callback leave at

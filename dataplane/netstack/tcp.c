@@ -1,7 +1,9 @@
-/* TCP for a server (tcp.h): the connection table, the state machine of a
- * passive opener (RFC 9293), RFC 6298 retransmission timers, NewReno
- * congestion control (RFC 5681, RFC 6582), RFC 5961's defences, delayed
- * ACKs, zero-window probes, keepalive and TIME_WAIT.
+/* TCP (tcp.h): the connection table, the state machine of a passive opener
+ * and of an active one (RFC 9293; SYN_SENT for netstack_connect, after
+ * which both are alike), RFC 6298 retransmission timers, NewReno
+ * congestion control (RFC 5681, RFC 6582, restart after idle), RFC 5961's
+ * defences (challenge ACKs, rate-limited), delayed ACKs, zero-window
+ * probes, keepalive and TIME_WAIT.
  *
  * Memory: one pool of connection structures sized at creation
  * (connections_max + syn_backlog_max + time_wait_max), each class bounded by
@@ -34,6 +36,7 @@
 #define TCP_WINDOW_FIELD_MAX 65535u
 #define TCP_SYNACK_TIMEOUT_US 1000000u     /* first SYN-ACK resend after 1 s */
 #define TCP_SYNACK_RETRIES_MAX 5u          /* tcp_synack_retries */
+#define TCP_SYN_RETRIES_MAX 6u             /* tcp_syn_retries: gives up after 127 s */
 #define TCP_RTO_INITIAL_US 1000000u        /* RFC 6298 */
 #define TCP_RTO_MIN_US 200000u             /* Linux's TCP_RTO_MIN */
 #define TCP_RTO_MAX_US 120000000u          /* Linux's TCP_RTO_MAX */
@@ -41,6 +44,13 @@
 #define TCP_BACKOFF_SHIFT_MAX 16u          /* 200 ms << 16 is past RTO_MAX already */
 #define TCP_FIN_WAIT_2_TIMEOUT_US 60000000u /* tcp_fin_timeout */
 #define TCP_INITIAL_WINDOW_SEGMENTS 10u    /* RFC 6928 */
+#define TCP_US_PER_S 1000000u
+/* RFC 5961 7: challenge ACKs per second, per table (Linux's
+ * tcp_challenge_ack_limit before it became per socket). */
+#define TCP_CHALLENGE_ACKS_PER_SECOND 1000u
+/* Linux's tcp_invalid_ratelimit: per connection, at most one ACK in this
+ * interval in reply to out-of-window segments without data. */
+#define TCP_INVALID_ACK_INTERVAL_US 500000u
 #define TCP_DUPACK_THRESHOLD 3u            /* RFC 5681 fast retransmit */
 #define TCP_CWND_MAX_BYTES (1u << 30)      /* keeps cwnd arithmetic far from overflow */
 #define TCP_SEND_RING_START_BYTES 4096u    /* first allocation of a send ring */
@@ -51,6 +61,7 @@
 #define TCP_PENDING_PASSES_MAX 4u
 
 enum tcp_state {
+    TCP_SYN_SENT,        /* active open: our SYN out, waiting for the SYN-ACK */
     TCP_SYN_RECEIVED,
     TCP_ESTABLISHED,
     TCP_CLOSE_WAIT,
@@ -65,6 +76,7 @@ enum tcp_state {
 enum tcp_class {
     TCP_CLASS_NONE,
     TCP_CLASS_SYN,       /* syn_backlog_max */
+    TCP_CLASS_CONNECTING, /* connections_max, with ACTIVE: SYN_SENT */
     TCP_CLASS_ACTIVE,    /* connections_max */
     TCP_CLASS_TIME_WAIT, /* time_wait_max */
 };
@@ -93,6 +105,7 @@ struct netstack_connection {
     uint8_t pool_class;  /* enum tcp_class */
     bool in_use;
     bool dead;           /* free at the next safe point */
+    bool syn_unsent;     /* SYN_SENT: our last SYN did not leave (no route yet) */
 
     /* links */
     struct netstack_connection *hash_next;
@@ -143,9 +156,13 @@ struct netstack_connection {
     uint32_t backoff_shift;
     uint32_t retransmit_count;  /* consecutive timeouts */
     uint32_t persist_probes;    /* unanswered zero-window probes */
+    bool invalid_ack_sent;      /* invalid_ack_sent_us is meaningful */
+    uint64_t invalid_ack_sent_us; /* last ACK to an out-of-window segment */
+    bool data_sent;             /* data_sent_us is meaningful */
+    uint64_t data_sent_us;      /* last data segment sent (RFC 5681 4.1's idle) */
     uint32_t keepalive_probes;  /* unanswered keepalive probes */
-    uint32_t synack_retries;
-    uint64_t synack_sent_us;
+    uint32_t synack_retries;    /* SYN-ACK resends, or SYN resends in SYN_SENT */
+    uint64_t synack_sent_us;    /* when the first SYN-ACK (or SYN) went out */
 
     /* timers (TCP_NEVER_US when off) */
     uint64_t retransmit_at_us;  /* SYN-ACK or RTO */
@@ -185,6 +202,8 @@ struct tcp_table {
     uint32_t pool_high_water;     /* slots below this have been touched */
     struct netstack_connection *free_list; /* linked through hash_next */
     uint32_t count_syn;
+    uint32_t count_connecting;
+    uint32_t syns_unsent;         /* connections with syn_unsent */
     uint32_t count_active;
     uint32_t count_time_wait;
 
@@ -196,6 +215,9 @@ struct tcp_table {
 
     struct netstack_connection *pending_head, *pending_tail;
     struct netstack_connection *time_wait_head, *time_wait_tail; /* oldest first */
+
+    uint64_t challenge_second_start_us; /* RFC 5961 7's one-second window */
+    uint32_t challenge_acks_this_second;
 };
 
 /* ---- sequence numbers ---- */
@@ -522,6 +544,15 @@ static void class_leave(struct tcp_table *table, struct netstack_connection *c)
         assert(table->count_syn > 0);
         table->count_syn--;
         break;
+    case TCP_CLASS_CONNECTING:
+        assert(table->count_connecting > 0);
+        table->count_connecting--;
+        if (c->syn_unsent) {
+            assert(table->syns_unsent > 0);
+            table->syns_unsent--;
+            c->syn_unsent = false;
+        }
+        break;
     case TCP_CLASS_ACTIVE:
         assert(table->count_active > 0);
         table->count_active--;
@@ -646,13 +677,16 @@ static void ack_sent(struct netstack_connection *c)
     c->delayed_ack_at_us = TCP_NEVER_US;
 }
 
-static void output_segment(struct tcp_table *table, struct tcp_segment_out *out,
+/* False when the segment did not leave (no frame buffer, no route). */
+static bool output_segment(struct tcp_table *table, struct tcp_segment_out *out,
                            uint32_t wire_segments)
 {
-    if (table->output.segment(table->output.context, out))
+    bool sent = table->output.segment(table->output.context, out);
+    if (sent)
         table->counters->tcp_segments_sent += wire_segments;
     if (out->header.flags & TCP_FLAG_RST)
         table->counters->tcp_resets_sent++;
+    return sent;
 }
 
 /* A segment of the connection: ACK always (we are past LISTEN), carrying
@@ -675,9 +709,13 @@ static void emit(struct tcp_table *table, struct netstack_connection *c, uint32_
     output_segment(table, &out, wire_segments);
 }
 
+/* A pure ACK carries snd_max, not snd_nxt: after a timeout snd_nxt is
+ * rewound to resend, and an ACK numbered there is old to the peer, which
+ * answers it with its own ACK; with both ends rewound each answer is old to
+ * the other, an endless ACK war (BSD's tcp_output does the same). */
 static void send_ack(struct tcp_table *table, struct netstack_connection *c)
 {
-    emit(table, c, c->snd_nxt, 0, 0, 0, 0);
+    emit(table, c, c->snd_max, 0, 0, 0, 0);
 }
 
 /* A probe the peer must answer with an ACK: an old sequence number, no
@@ -712,6 +750,37 @@ static void send_synack(struct tcp_table *table, struct netstack_connection *c, 
     output_segment(table, &out, 1);
 }
 
+/* Our SYN (active open): MSS and window scale offered (the scale is used
+ * only if the SYN-ACK carries the option too, RFC 7323); no SACK or
+ * timestamps, which we do not implement. */
+static void send_syn(struct tcp_table *table, struct netstack_connection *c, uint64_t now_us)
+{
+    assert(c->state == TCP_SYN_SENT);
+    struct tcp_segment_out out;
+    memset(&out, 0, sizeof out);
+    header_for(c, &out.header);
+    out.header.seq = c->iss;
+    out.header.flags = TCP_FLAG_SYN;
+    /* RFC 7323: the window of a SYN segment is never scaled. */
+    out.header.window = (uint16_t)min_u32(receive_window_max(table, c), TCP_WINDOW_FIELD_MAX);
+    out.header.mss = table->our_mss;
+    out.header.has_window_scale = true;
+    out.header.window_scale = table->our_shift;
+    bool sent = output_segment(table, &out, 1);
+    /* Not sent (most often: the peer's MAC is being asked by ARP): resent
+     * as soon as a neighbour is resolved (tcp_resend_unsent_syns), not a
+     * whole RTO later. */
+    if (sent && c->syn_unsent) {
+        assert(table->syns_unsent > 0);
+        table->syns_unsent--;
+    } else if (!sent && !c->syn_unsent) {
+        table->syns_unsent++;
+    }
+    c->syn_unsent = !sent;
+    if (sent && c->synack_retries == 0)
+        c->synack_sent_us = now_us; /* the RTT sample's start: when it really left */
+}
+
 /* RFC 9293: the reset for a segment that has no connection. */
 static void send_reset_for_segment(struct tcp_table *table, const struct tcp_segment *segment)
 {
@@ -734,6 +803,54 @@ static void send_reset_for_segment(struct tcp_table *table, const struct tcp_seg
         out.header.flags = TCP_FLAG_RST | TCP_FLAG_ACK;
     }
     output_segment(table, &out, 1);
+}
+
+/* ---- ACKs to segments we refuse (rate limits) ---- */
+
+/* True when an ACK in reply to this out-of-window segment must not go:
+ * one went less than TCP_INVALID_ACK_INTERVAL_US ago. Two ends that each
+ * find the other's ACKs out of window would answer each other without end;
+ * segments with data are never part of such a loop and always answered. */
+static bool out_of_window_ack_limited(struct tcp_table *table, struct netstack_connection *c,
+                                      const struct tcp_segment *segment, uint64_t now_us)
+{
+    if (segment->payload_bytes > 0 && !(segment->flags & TCP_FLAG_SYN))
+        return false;
+    if (c->invalid_ack_sent && now_us - c->invalid_ack_sent_us < TCP_INVALID_ACK_INTERVAL_US) {
+        table->counters->tcp_out_of_window_acks_limited++;
+        return true;
+    }
+    c->invalid_ack_sent = true;
+    c->invalid_ack_sent_us = now_us;
+    return false;
+}
+
+/* The ACK owed to an unacceptable segment (RFC 9293), unless limited. */
+static void out_of_window_ack(struct tcp_table *table, struct netstack_connection *c,
+                              const struct tcp_segment *segment, uint64_t now_us)
+{
+    if (!out_of_window_ack_limited(table, c, segment, now_us))
+        c->ack_now = true;
+}
+
+/* RFC 5961's challenge ACK (an in-window RST or SYN, an ACK of unsent
+ * data), at most TCP_CHALLENGE_ACKS_PER_SECOND per table (section 7): a
+ * blind attacker must not turn us into a reflector. */
+static void challenge_ack(struct tcp_table *table, struct netstack_connection *c,
+                          const struct tcp_segment *segment, uint64_t now_us)
+{
+    if (out_of_window_ack_limited(table, c, segment, now_us))
+        return;
+    if (now_us - table->challenge_second_start_us >= TCP_US_PER_S) {
+        table->challenge_second_start_us = now_us;
+        table->challenge_acks_this_second = 0;
+    }
+    if (table->challenge_acks_this_second >= TCP_CHALLENGE_ACKS_PER_SECOND) {
+        table->counters->tcp_challenge_acks_limited++;
+        return;
+    }
+    table->challenge_acks_this_second++;
+    c->ack_now = true;
 }
 
 /* ---- RTT and RTO (RFC 6298) ---- */
@@ -786,6 +903,17 @@ static void fin_sent(struct netstack_connection *c)
         c->state = TCP_LAST_ACK;
 }
 
+/* RFC 5681 4.1: after no data was sent for longer than the RTO, the ACK
+ * clock is gone and cwnd says nothing about the path now: start again from
+ * at most the restart window (min(IW, cwnd)), not a burst of the old cwnd. */
+static void restart_after_idle(struct netstack_connection *c, uint64_t now_us)
+{
+    uint32_t restart_window = TCP_INITIAL_WINDOW_SEGMENTS * c->send_mss;
+    if (c->data_sent && c->snd_una == c->snd_max && c->cwnd > restart_window &&
+        now_us - c->data_sent_us > rto_us(c))
+        c->cwnd = restart_window;
+}
+
 /* Sends what min(cwnd, peer window) allows, from snd_nxt: new data, or
  * after a timeout the bytes again from snd_una. No Nagle: a partial segment
  * goes at once when it is the end of the queued bytes. */
@@ -795,6 +923,7 @@ static void transmit(struct tcp_table *table, struct netstack_connection *c, uin
         return;
     bool tso = table->config.tso_bytes_max > 0 &&
                (table->config.tx_offload_flags & NETSTACK_TX_TCP_SEGMENT);
+    restart_after_idle(c, now_us);
     for (uint32_t round = 0; round < TCP_TRANSMIT_SEGMENTS_MAX; round++) {
         uint32_t data_end = c->snd_una + c->send.length;
         assert(seq_le(c->snd_una, c->snd_nxt) && seq_le(c->snd_nxt, c->snd_max));
@@ -832,6 +961,10 @@ static void transmit(struct tcp_table *table, struct netstack_connection *c, uin
         bool retransmission = seq_lt(seq, c->snd_max);
         emit(table, c, seq, flags, seq - c->snd_una, size,
              size > c->send_mss ? c->send_mss : 0);
+        if (size) {
+            c->data_sent = true;
+            c->data_sent_us = now_us;
+        }
         if (retransmission) {
             table->counters->tcp_retransmissions++;
             if (c->rtt_timing && seq_le(seq, c->rtt_seq))
@@ -889,7 +1022,10 @@ static void abort_connection(struct tcp_table *table, struct netstack_connection
 {
     if (c->dead)
         return;
-    send_reset(table, c);
+    /* In SYN_SENT the peer has nothing synchronized to reset (and we know
+     * no sequence number of its own to put in the ACK field). */
+    if (c->state != TCP_SYN_SENT)
+        send_reset(table, c);
     c->dead = true;
     deliver_closed(table, c, c->close_requested ? NETSTACK_CLOSE_LOCAL : reason);
 }
@@ -1172,7 +1308,7 @@ static bool process_ack(struct tcp_table *table, struct netstack_connection *c,
 {
     uint32_t ack = segment->ack;
     if (seq_gt(ack, c->snd_max)) {
-        c->ack_now = true; /* acknowledges what we never sent */
+        challenge_ack(table, c, segment, now_us); /* acknowledges what we never sent */
         return false;
     }
     bool window_changed = false;
@@ -1246,6 +1382,12 @@ static bool process_ack(struct tcp_table *table, struct netstack_connection *c,
 
 /* ---- segment arrival by state ---- */
 
+/* Port 0 is never a listening port: a client-only stack has none. */
+static bool listening_on(const struct tcp_table *table, uint16_t local_port)
+{
+    return table->config.listen_port != 0 && local_port == table->config.listen_port;
+}
+
 static uint32_t segment_length(const struct tcp_segment *segment)
 {
     return segment->payload_bytes + ((segment->flags & TCP_FLAG_SYN) ? 1u : 0u) +
@@ -1282,20 +1424,20 @@ static void synchronized_input(struct tcp_table *table, struct netstack_connecti
                            c->close_requested ? NETSTACK_CLOSE_LOCAL : NETSTACK_CLOSE_ERROR);
         } else if (seq_le(c->rcv_nxt, segment->seq) &&
                    seq_lt(segment->seq, c->rcv_nxt + window)) {
-            c->ack_now = true; /* challenge ACK */
+            challenge_ack(table, c, segment, now_us);
         }
         return;
     }
     c->keepalive_probes = 0;
     c->keepalive_at_us = now_us + (uint64_t)table->config.keepalive_idle_ms * TCP_US_PER_MS;
     if (segment->flags & TCP_FLAG_SYN) {
-        c->ack_now = true; /* RFC 5961 4.2: challenge ACK */
+        challenge_ack(table, c, segment, now_us); /* RFC 5961 4.2 */
         return;
     }
     bool in_window = acceptable(c, segment->seq, length);
     if (!in_window) {
         table->counters->tcp_segments_out_of_window++;
-        c->ack_now = true;
+        out_of_window_ack(table, c, segment, now_us);
         /* A closed window still takes the ACK field (RFC 9293). */
         if (!(segment->seq == c->rcv_nxt && (segment->flags & TCP_FLAG_ACK)))
             return;
@@ -1361,6 +1503,7 @@ static void synchronized_input(struct tcp_table *table, struct netstack_connecti
 static void listen_input(struct tcp_table *table, const struct tcp_segment *segment,
                          uint64_t now_us)
 {
+    assert(listening_on(table, segment->local_port));
     if (segment->flags & TCP_FLAG_RST)
         return;
     if ((segment->flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) != TCP_FLAG_SYN) {
@@ -1422,10 +1565,14 @@ static void syn_received_input(struct tcp_table *table, struct netstack_connecti
         return;
     }
     if (!acceptable(c, segment->seq, segment_length(segment))) {
+        /* RFC 9293 3.10.7.4: an ACK in reply (SYN_RECEIVED has no delayed
+         * ACK to fold it into: now, unless limited). */
         table->counters->tcp_segments_out_of_window++;
+        if (!out_of_window_ack_limited(table, c, segment, now_us))
+            send_ack(table, c);
         return;
     }
-    if (table->count_active >= table->config.connections_max) {
+    if (table->count_active + table->count_connecting >= table->config.connections_max) {
         table->counters->tcp_connections_refused++;
         c->snd_una = segment->ack;
         send_reset(table, c);
@@ -1462,13 +1609,98 @@ static void syn_received_input(struct tcp_table *table, struct netstack_connecti
     synchronized_input(table, c, segment, now_us);
 }
 
+/* The SYN-ACK of our SYN: ESTABLISHED, the shard's `accepted`, our ACK. */
+static void syn_sent_established(struct tcp_table *table, struct netstack_connection *c,
+                                 const struct tcp_segment *segment, uint64_t now_us)
+{
+    c->irs = segment->seq;
+    c->rcv_nxt = segment->seq + 1;
+    c->snd_una = segment->ack;
+    c->snd_wl1 = segment->seq;
+    c->snd_wl2 = segment->ack;
+    uint16_t peer_mss = segment->mss ? segment->mss : TCP_MSS_DEFAULT;
+    c->send_mss = (uint16_t)min_u32(peer_mss, table->our_mss);
+    c->rcv_mss = min_u32(min_u32(table->our_mss, peer_mss), TCP_MSS_DEFAULT);
+    if (segment->has_window_scale) { /* both SYNs carried it (ours always does) */
+        c->window_scaling = true;
+        c->snd_shift = (uint8_t)min_u32(segment->window_scale, TCP_WINDOW_SCALE_MAX);
+        c->rcv_shift = table->our_shift;
+    } else {
+        c->rcv_shift = 0;
+    }
+    c->snd_wnd = segment->window; /* a SYN's window is never scaled */
+    c->max_snd_wnd = c->snd_wnd;
+    /* What our SYN advertised (unscaled): the peer may fill it already. */
+    c->rcv_adv = c->rcv_nxt + min_u32(receive_window_max(table, c), TCP_WINDOW_FIELD_MAX);
+    class_leave(table, c);
+    c->pool_class = TCP_CLASS_ACTIVE;
+    table->count_active++;
+    table->counters->tcp_connections_established = table->count_active;
+    c->state = TCP_ESTABLISHED;
+    c->retransmit_at_us = TCP_NEVER_US;
+    c->cwnd = TCP_INITIAL_WINDOW_SEGMENTS * c->send_mss;
+    if (c->synack_retries == 0) /* Karn: only an unrepeated SYN times the path */
+        rtt_sample(c, now_us - c->synack_sent_us);
+    c->keepalive_at_us = now_us + (uint64_t)table->config.keepalive_idle_ms * TCP_US_PER_MS;
+    /* The handshake's last ACK goes out when the event settles, carrying
+     * any bytes queued before or during `accepted`. Data or a FIN on the
+     * SYN-ACK itself is not taken: unacknowledged, the peer resends it. */
+    c->ack_now = true;
+    void *user = table->callbacks.accepted
+                     ? table->callbacks.accepted(table->context, c, c->remote_ipv4,
+                                                 c->remote_port)
+                     : NULL;
+    if (!user) {
+        /* Refused: a RST instead of the ACK, and no `closed` (the shard
+         * said no); the handle counts as closed for opened == closed. */
+        c->shard_holds = false;
+        table->counters->tcp_connections_refused++;
+        table->counters->tcp_connections_closed++;
+        send_reset(table, c);
+        c->dead = true;
+        return;
+    }
+    c->user = user;
+}
+
+/* RFC 9293 3.10.7.3, SYN_SENT. */
+static void syn_sent_input(struct tcp_table *table, struct netstack_connection *c,
+                           const struct tcp_segment *segment, uint64_t now_us)
+{
+    bool has_ack = (segment->flags & TCP_FLAG_ACK) != 0;
+    /* The only acceptable ACK covers our SYN exactly: ISS < ACK <= SND.NXT. */
+    if (has_ack && segment->ack != c->iss + 1) {
+        send_reset_for_segment(table, segment); /* never in reply to a RST */
+        return;
+    }
+    if (segment->flags & TCP_FLAG_RST) {
+        if (!has_ack)
+            return; /* RFC 5961 3.2: an unacknowledging RST is ignored */
+        table->counters->tcp_resets_received++;
+        c->dead = true;
+        deliver_closed(table, c,
+                       c->close_requested ? NETSTACK_CLOSE_LOCAL : NETSTACK_CLOSE_ERROR);
+        return;
+    }
+    if (!(segment->flags & TCP_FLAG_SYN))
+        return;
+    if (!has_ack) {
+        /* A SYN crossing ours (simultaneous open) is refused with a RST: we
+         * connect from ephemeral ports to a listener, where it cannot
+         * happen except by a forged or confused peer. Our SYN goes on. */
+        send_reset_for_segment(table, segment);
+        return;
+    }
+    syn_sent_established(table, c, segment, now_us);
+}
+
 static void time_wait_input(struct tcp_table *table, struct netstack_connection *c,
                             const struct tcp_segment *segment, uint64_t now_us)
 {
     if (segment->flags & TCP_FLAG_RST)
         return; /* RFC 1337: TIME_WAIT ignores resets */
     if ((segment->flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN &&
-        seq_gt(segment->seq, c->rcv_nxt)) {
+        seq_gt(segment->seq, c->rcv_nxt) && listening_on(table, c->local_port)) {
         /* A new incarnation (RFC 9293 3.10.7.4 / RFC 6191): reuse the tuple. */
         connection_free(table, c);
         listen_input(table, segment, now_us);
@@ -1484,6 +1716,13 @@ static void time_wait_input(struct tcp_table *table, struct netstack_connection 
     timers_changed(table, c);
 }
 
+/* Past the handshake and not in TIME_WAIT: data, ACKs and windows flow. */
+static bool synchronized(const struct netstack_connection *c)
+{
+    return c->state != TCP_SYN_SENT && c->state != TCP_SYN_RECEIVED &&
+           c->state != TCP_TIME_WAIT;
+}
+
 /* What holds between events, whatever happened. */
 static void connection_check(const struct tcp_table *table, const struct netstack_connection *c)
 {
@@ -1491,12 +1730,15 @@ static void connection_check(const struct tcp_table *table, const struct netstac
     assert(seq_le(c->snd_una, c->snd_nxt) && seq_le(c->snd_nxt, c->snd_max));
     /* Sent but unacknowledged: the ring's bytes plus at most our FIN. */
     assert(c->snd_max - c->snd_una <= c->send.length + (c->fin_queued ? 1u : 0u) ||
-           c->state == TCP_SYN_RECEIVED || c->state == TCP_TIME_WAIT);
+           c->state == TCP_SYN_SENT || c->state == TCP_SYN_RECEIVED ||
+           c->state == TCP_TIME_WAIT);
     assert(c->send.length <= table->config.send_buffer_bytes_max);
     assert(c->receive.length <= receive_window_max(table, c));
     assert(c->ooo_count <= table->config.out_of_order_segments_max);
     assert(!c->shard_holds || (c->state != TCP_SYN_RECEIVED && c->state != TCP_TIME_WAIT));
     assert((c->pool_class == TCP_CLASS_SYN) == (c->state == TCP_SYN_RECEIVED));
+    assert((c->pool_class == TCP_CLASS_CONNECTING) == (c->state == TCP_SYN_SENT));
+    assert(c->state != TCP_SYN_SENT || c->shard_holds);
     assert((c->pool_class == TCP_CLASS_TIME_WAIT) == (c->state == TCP_TIME_WAIT));
 }
 
@@ -1509,7 +1751,7 @@ static void connection_settle(struct tcp_table *table, struct netstack_connectio
         return;
     }
     connection_check(table, c);
-    if (c->state == TCP_SYN_RECEIVED || c->state == TCP_TIME_WAIT) {
+    if (!synchronized(c)) {
         timers_changed(table, c);
         return;
     }
@@ -1528,17 +1770,22 @@ void tcp_input(struct tcp_table *table, const struct tcp_segment *segment, uint6
     table->counters->tcp_segments_received++;
     if (segment->payload_bytes && !segment->payload)
         return; /* malformed: the parser gave a length without bytes */
-    struct netstack_connection *c = NULL;
-    if (segment->local_port == table->config.listen_port)
-        c = lookup(table, segment);
+    /* A known connection (passive, or one we opened: its segments come from
+     * the peer's port to our ephemeral one), else the listening port. */
+    struct netstack_connection *c = lookup(table, segment);
     if (!c) {
-        if (segment->local_port == table->config.listen_port)
+        if (listening_on(table, segment->local_port)) {
             listen_input(table, segment, now_us);
-        else
+        } else {
+            table->counters->frames_not_for_us++;
             send_reset_for_segment(table, segment);
+        }
         return;
     }
     switch (c->state) {
+    case TCP_SYN_SENT:
+        syn_sent_input(table, c, segment, now_us);
+        break;
     case TCP_SYN_RECEIVED:
         syn_received_input(table, c, segment, now_us);
         break;
@@ -1558,6 +1805,22 @@ static void retransmission_timeout(struct tcp_table *table, struct netstack_conn
                                    uint64_t now_us)
 {
     c->retransmit_at_us = TCP_NEVER_US;
+    if (c->state == TCP_SYN_SENT) {
+        if (c->synack_retries >= TCP_SYN_RETRIES_MAX) {
+            /* No answer: the attempt failed (no RST: nothing synchronized). */
+            table->counters->tcp_retransmission_timeouts++;
+            c->dead = true;
+            deliver_closed(table, c,
+                           c->close_requested ? NETSTACK_CLOSE_LOCAL : NETSTACK_CLOSE_ERROR);
+            return;
+        }
+        c->synack_retries++;
+        table->counters->tcp_retransmissions++;
+        send_syn(table, c, now_us);
+        /* RFC 6298 5.5: the initial RTO, doubled per resend. */
+        c->retransmit_at_us = now_us + ((uint64_t)TCP_RTO_INITIAL_US << c->synack_retries);
+        return;
+    }
     if (c->state == TCP_SYN_RECEIVED) {
         if (c->synack_retries >= TCP_SYNACK_RETRIES_MAX) {
             c->dead = true; /* the client went away: drop quietly */
@@ -1665,7 +1928,7 @@ static void connection_timers(struct tcp_table *table, struct netstack_connectio
     }
     if (c->delayed_ack_at_us <= now_us) {
         c->delayed_ack_at_us = TCP_NEVER_US;
-        if (c->state != TCP_SYN_RECEIVED && c->state != TCP_TIME_WAIT)
+        if (synchronized(c))
             send_ack(table, c);
     }
     if (keepalive_applies(table, c) && c->keepalive_at_us <= now_us)
@@ -1676,6 +1939,17 @@ static void connection_timers(struct tcp_table *table, struct netstack_connectio
 
 static void connection_service(struct tcp_table *table, struct netstack_connection *c)
 {
+    if (c->state == TCP_SYN_SENT) {
+        /* RFC 9293: CLOSE in SYN_SENT deletes the connection; nothing is
+         * synchronized, so no FIN and no RST. Bytes sent meanwhile wait in
+         * the ring for the handshake. */
+        if (c->shard_holds && (c->close_requested || c->send_failed)) {
+            c->dead = true;
+            deliver_closed(table, c,
+                           c->close_requested ? NETSTACK_CLOSE_LOCAL : NETSTACK_CLOSE_SEND_FULL);
+        }
+        return;
+    }
     if (c->shard_holds && c->send_failed) {
         abort_connection(table, c, NETSTACK_CLOSE_SEND_FULL);
         return;
@@ -1723,6 +1997,75 @@ uint64_t tcp_poll(struct tcp_table *table, uint64_t now_us)
 }
 
 /* ---- the shard's calls ---- */
+
+void tcp_resend_unsent_syns(struct tcp_table *table, uint64_t now_us)
+{
+    assert(table);
+    /* Bounded by the slots ever used; skipped at once when none waits. */
+    for (uint32_t i = 0; i < table->pool_high_water && table->syns_unsent > 0; i++) {
+        struct netstack_connection *c = &table->pool[i];
+        if (!c->in_use || c->dead || !c->syn_unsent)
+            continue;
+        assert(c->state == TCP_SYN_SENT);
+        send_syn(table, c, now_us);
+        if (!c->syn_unsent && c->synack_retries == 0) {
+            /* The first SYN really left now: its RTO counts from now. */
+            c->retransmit_at_us = now_us + TCP_RTO_INITIAL_US;
+            timers_changed(table, c);
+        }
+    }
+}
+
+/* The first ephemeral port with no connection (of any state, TIME_WAIT
+ * included) to remote_ipv4:remote_port, or 0. */
+static uint16_t ephemeral_port(struct tcp_table *table, struct tcp_segment *tuple)
+{
+    for (uint32_t port = NETSTACK_EPHEMERAL_PORT_FIRST; port <= NETSTACK_EPHEMERAL_PORT_LAST;
+         port++) {
+        if (listening_on(table, (uint16_t)port))
+            continue;
+        tuple->local_port = (uint16_t)port;
+        if (!lookup(table, tuple))
+            return (uint16_t)port;
+    }
+    return 0;
+}
+
+struct netstack_connection *tcp_connect(struct tcp_table *table, uint32_t remote_ipv4,
+                                        uint16_t remote_port, void *user, uint64_t now_us)
+{
+    assert(table);
+    struct tcp_segment tuple;
+    memset(&tuple, 0, sizeof tuple);
+    tuple.remote_ipv4 = remote_ipv4;
+    tuple.remote_port = remote_port;
+    tuple.local_ipv4 = table->config.ipv4_address;
+    if (remote_port == 0 ||
+        table->count_active + table->count_connecting >= table->config.connections_max ||
+        ephemeral_port(table, &tuple) == 0) {
+        table->counters->tcp_connections_refused++;
+        return NULL;
+    }
+    struct netstack_connection *c = connection_allocate(table, &tuple);
+    c->pool_class = TCP_CLASS_CONNECTING;
+    table->count_connecting++;
+    c->state = TCP_SYN_SENT;
+    c->user = user;
+    c->shard_holds = true; /* `closed` if the attempt fails */
+    table->counters->tcp_connections_opened++;
+    c->iss = initial_sequence(table, &tuple, now_us);
+    c->snd_una = c->iss;
+    c->snd_nxt = c->snd_max = c->iss + 1;
+    c->recover = c->iss;
+    c->rcv_shift = table->our_shift; /* offered; dropped if the peer does not scale */
+    c->rto_base_us = TCP_RTO_INITIAL_US;
+    c->ssthresh = TCP_CWND_MAX_BYTES;
+    c->synack_sent_us = now_us;
+    send_syn(table, c, now_us);
+    c->retransmit_at_us = now_us + TCP_RTO_INITIAL_US;
+    timers_changed(table, c);
+    return c;
+}
 
 bool tcp_send(struct tcp_table *table, struct netstack_connection *connection, const void *data,
               size_t size)

@@ -1,4 +1,5 @@
-/* TCP for a server: one shard's connection table and state machine.
+/* TCP: one shard's connection table and state machine (a server's passive
+ * opens, and active opens for clients and tests).
  *
  * Below it, netstack.c parses frames into struct tcp_segment (checksums
  * already verified, the destination address already ours) and turns the
@@ -7,7 +8,8 @@
  * segments and callbacks out, so a test can script a connection segment by
  * segment (tests/unit/test_tcp.c, in the spirit of packetdrill).
  *
- * What it does (RFC 9293 for a passive opener): a bounded SYN queue
+ * What it does (RFC 9293; active opens through SYN_SENT, SYN resent on the
+ * RFC 6298 initial RTO doubling, tcp_syn_retries times): a bounded SYN queue
  * (syn_backlog_max, SYN-ACK retransmitted), MSS and window scaling
  * (RFC 7323), in-order delivery with reassembly of out-of-order segments
  * (out_of_order_segments_max), retransmission with RFC 6298 timers
@@ -37,7 +39,7 @@ enum tcp_flag {
 };
 
 /* One segment, in host byte order, as parsed from a frame or to be put in
- * one. `remote` is the client, `local` is us, whichever way it travels. */
+ * one. `remote` is the peer, `local` is us, whichever way it travels. */
 struct tcp_segment {
     uint32_t remote_ipv4;
     uint32_t local_ipv4;
@@ -93,12 +95,24 @@ struct tcp_table *tcp_create(const struct netstack_config *config,
 void tcp_destroy(struct tcp_table *table);
 
 /* One received segment (checksum good, addressed to our IPv4 address). A
- * segment for another port or no connection gets a RST, as RFC 9293 says. */
+ * segment for no known connection and not a SYN to listen_port gets a RST,
+ * as RFC 9293 says (counted in frames_not_for_us). */
 void tcp_input(struct tcp_table *table, const struct tcp_segment *segment, uint64_t now_us);
 /* Timers, delivery of resumed receive buffers, deferred callbacks, and
  * transmission of what the windows allow. Returns the next timer's time or
  * UINT64_MAX. */
 uint64_t tcp_poll(struct tcp_table *table, uint64_t now_us);
+
+/* Active open (netstack_connect's contract): a SYN from the first free
+ * ephemeral port to remote_ipv4:remote_port, now. NULL (counted in
+ * tcp_connections_refused) when connections_max or the ports are used up.
+ * The handle counts against connections_max from now on. */
+struct netstack_connection *tcp_connect(struct tcp_table *table, uint32_t remote_ipv4,
+                                        uint16_t remote_port, void *user, uint64_t now_us);
+
+/* A neighbour's MAC became known: SYNs of active opens that could not leave
+ * for want of it go now (instead of at their retransmission). */
+void tcp_resend_unsent_syns(struct tcp_table *table, uint64_t now_us);
 
 bool tcp_send(struct tcp_table *table, struct netstack_connection *connection, const void *data,
               size_t size);

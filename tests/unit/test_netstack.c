@@ -1289,7 +1289,6 @@ static void edit_address_broadcast(struct netstack_config *c) { c->ipv4_address 
 static void edit_netmask(struct netstack_config *c) { c->ipv4_netmask = IPV4(255, 0, 255, 0); }
 static void edit_gateway_off_link(struct netstack_config *c) { c->ipv4_gateway = IPV4(10, 0, 1, 1); }
 static void edit_gateway_self(struct netstack_config *c) { c->ipv4_gateway = OUR_IPV4; }
-static void edit_port(struct netstack_config *c) { c->listen_port = 0; }
 static void edit_connections(struct netstack_config *c) { c->connections_max = 0; }
 static void edit_send_buffer(struct netstack_config *c) { c->send_buffer_bytes_max = 100; }
 static void edit_receive_buffer(struct netstack_config *c) { c->receive_buffer_bytes_max = 2u << 30; }
@@ -1310,6 +1309,14 @@ static void edit_tso_too_big(struct netstack_config *c)
 static void test_config_validation(void **state)
 {
     (void)state;
+    /* listen_port 0 is a client-only stack: accepted. */
+    struct netstack_config client_only;
+    base_config(&client_only);
+    client_only.listen_port = 0;
+    struct netstack *stack = netstack_create(&client_only, &capture_io, &test_callbacks, NULL,
+                                             NULL, 0);
+    assert_non_null(stack);
+    netstack_destroy(stack);
     expect_config_refused(edit_mtu_small, "mtu");
     expect_config_refused(edit_mtu_big, "mtu");
     expect_config_refused(edit_mac_multicast, "mac");
@@ -1320,7 +1327,6 @@ static void test_config_validation(void **state)
     expect_config_refused(edit_netmask, "ipv4_netmask");
     expect_config_refused(edit_gateway_off_link, "ipv4_gateway");
     expect_config_refused(edit_gateway_self, "ipv4_gateway");
-    expect_config_refused(edit_port, "listen_port");
     expect_config_refused(edit_connections, "connections_max");
     expect_config_refused(edit_send_buffer, "send_buffer_bytes_max");
     expect_config_refused(edit_receive_buffer, "receive_buffer_bytes_max");
@@ -1694,6 +1700,112 @@ static void test_other_port_reset(void **state)
     assert_int_equal(harness->accepted, 0);
 }
 
+/* A client-only stack (listen_port 0) opens a connection by frames: the
+ * first SYN waits for ARP (dropped, counted, request sent) and leaves as
+ * soon as the reply teaches the MAC (not at the 1 s retransmission, which
+ * then counts from there), and the peer's segments from its listening port
+ * to our ephemeral port are ours. */
+static void test_connect_by_frames_after_arp(void **state)
+{
+    struct harness *harness = *state;
+    harness->config.listen_port = 0;
+    harness_start(harness);
+    assert_null(netstack_connect(harness->stack, OUR_IPV4, 2181, &user_token, harness->now_us));
+    assert_null(netstack_connect(harness->stack, IPV4(10, 0, 0, 255), 2181, &user_token,
+                                 harness->now_us));
+    assert_null(netstack_connect(harness->stack, IPV4(127, 0, 0, 1), 2181, &user_token,
+                                 harness->now_us));
+    assert_int_equal(counters(harness)->tcp_connections_refused, 3);
+    struct netstack_connection *connection =
+        netstack_connect(harness->stack, PEER_IPV4, 2181, &user_token, harness->now_us);
+    assert_non_null(connection);
+    assert_int_equal(harness->frame_count, 1);
+    assert_int_equal(get16(harness->frames[0].bytes + 12), 0x0806); /* who has 10.0.0.2 */
+    assert_int_equal(get32(harness->frames[0].bytes + 14 + 24), PEER_IPV4);
+    assert_int_equal(counters(harness)->tx_frames_dropped_no_route, 1);
+    assert_int_equal(counters(harness)->tcp_segments_sent, 0);
+    frames_clear(harness);
+    /* An unrelated ARP frame does not help: still no route. */
+    harness->now_us += 300000;
+    uint8_t reply[64];
+    size_t reply_bytes = make_arp_frame(reply, our_mac, 2, gateway_mac, GATEWAY_IPV4, our_mac,
+                                        OUR_IPV4);
+    input(harness, reply, reply_bytes, 0);
+    assert_int_equal(harness->frame_count, 0);
+    assert_int_equal(counters(harness)->tx_frames_dropped_no_route, 2);
+    harness->now_us += 200000;
+    reply_bytes = make_arp_frame(reply, our_mac, 2, peer_mac, PEER_IPV4, our_mac, OUR_IPV4);
+    input(harness, reply, reply_bytes, 0);
+    assert_int_equal(harness->frame_count, 1);
+    assert_int_equal(counters(harness)->tcp_retransmissions, 0);
+    uint64_t start_us = harness->now_us;
+    assert_int_equal(netstack_poll(harness->stack, start_us + 999999), start_us + 1000000);
+    assert_int_equal(harness->frame_count, 1);
+    assert_memory_equal(harness->frames[0].bytes, peer_mac, 6);
+    struct tcp_segment syn;
+    parse_sent_tcp(&harness->frames[0], &syn);
+    assert_int_equal(syn.flags, TCP_FLAG_SYN);
+    assert_int_equal(syn.remote_ipv4, PEER_IPV4);
+    assert_int_equal(syn.remote_port, 2181);
+    assert_int_equal(syn.local_port, NETSTACK_EPHEMERAL_PORT_FIRST);
+    assert_int_equal(syn.mss, 1460);
+    assert_true(syn.has_window_scale);
+    frames_clear(harness);
+
+    /* The SYN-ACK from the peer's 2181 to our ephemeral port. */
+    static const uint8_t options[] = {0x02, 0x04, 0x05, 0xb4, 0x01, 0x03, 0x03, 0x07};
+    struct test_tcp synack = {.source = PEER_IPV4, .destination = OUR_IPV4,
+                              .source_port = 2181,
+                              .destination_port = NETSTACK_EPHEMERAL_PORT_FIRST,
+                              .seq = 9000, .ack = syn.seq + 1,
+                              .flags = TCP_FLAG_SYN | TCP_FLAG_ACK, .window = 65535,
+                              .options = options, .options_bytes = sizeof(options)};
+    uint8_t frame[FRAME_BYTES];
+    input(harness, frame, make_tcp_frame(frame, peer_mac, &synack), 0);
+    assert_int_equal(harness->accepted, 1);
+    assert_ptr_equal(harness->connection, connection);
+    assert_int_equal(harness->accepted_ipv4, PEER_IPV4);
+    assert_int_equal(harness->accepted_port, 2181);
+    assert_int_equal(harness->frame_count, 1);
+    struct tcp_segment ack;
+    parse_sent_tcp(&harness->frames[0], &ack);
+    assert_int_equal(ack.flags, TCP_FLAG_ACK);
+    assert_int_equal(ack.seq, syn.seq + 1);
+    assert_int_equal(ack.ack, 9001);
+    frames_clear(harness);
+    /* Data both ways. */
+    assert_true(netstack_send(harness->stack, connection, "ruok", 4));
+    poll_now(harness);
+    assert_int_equal(harness->frame_count, 1);
+    struct tcp_segment data;
+    parse_sent_tcp(&harness->frames[0], &data);
+    assert_int_equal(data.payload_bytes, 4);
+    frames_clear(harness);
+    struct test_tcp imok = synack;
+    imok.seq = 9001;
+    imok.ack = syn.seq + 5;
+    imok.flags = TCP_FLAG_ACK | TCP_FLAG_PSH;
+    imok.options = NULL;
+    imok.options_bytes = 0;
+    imok.window = 512;
+    imok.payload = "imok";
+    imok.payload_bytes = 4;
+    input(harness, frame, make_tcp_frame(frame, peer_mac, &imok), 0);
+    assert_int_equal(harness->received_bytes, 4);
+    assert_memory_equal(harness->received, "imok", 4);
+    assert_int_equal(counters(harness)->frames_not_for_us, 0);
+    /* Another ephemeral port has no connection: a RST, counted. */
+    imok.destination_port = NETSTACK_EPHEMERAL_PORT_FIRST + 1;
+    size_t frames_before = harness->frame_count;
+    input(harness, frame, make_tcp_frame(frame, peer_mac, &imok), 0);
+    assert_int_equal(counters(harness)->frames_not_for_us, 1);
+    assert_int_equal(harness->frame_count, frames_before + 1);
+    struct tcp_segment reset;
+    parse_sent_tcp(&harness->frames[frames_before], &reset);
+    assert_int_equal(reset.flags, TCP_FLAG_RST);
+    assert_int_equal(harness->closed, 0);
+}
+
 #define HARNESS_TEST(name) cmocka_unit_test_setup_teardown(name, harness_setup, harness_teardown)
 
 int main(void)
@@ -1725,6 +1837,7 @@ int main(void)
         HARNESS_TEST(test_gateway_resolution),
         HARNESS_TEST(test_no_route_without_gateway),
         HARNESS_TEST(test_other_port_reset),
+        HARNESS_TEST(test_connect_by_frames_after_arp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

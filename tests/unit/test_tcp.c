@@ -23,7 +23,7 @@
 #define OUR_MSS 1460u
 #define MS 1000ull
 #define CAPTURE_MAX 8192u
-#define RECORDS_MAX 16u
+#define RECORDS_MAX 64u
 #define RECEIVED_BYTES_MAX (1u << 20)
 #define CLOSED_NOT 99
 
@@ -63,6 +63,9 @@ struct harness {
     bool in_callback_forbidden; /* set around tcp_send/close/pause calls */
     const char *send_in_accepted;
     bool calls_in_closed;       /* tcp_send/close/pause from inside `closed` */
+    bool anonymous_accept;      /* accept with `anonymous`, keeping no record */
+    bool output_fails;          /* tcp_output reports every segment unsent (no route) */
+    struct record anonymous;
     int accepted_calls;
 };
 
@@ -80,7 +83,7 @@ static bool capture_segment(void *context, const struct tcp_segment_out *segment
     if (segment->part_bytes[1])
         memcpy(c->payload + segment->part_bytes[0], segment->parts[1], segment->part_bytes[1]);
     c->tso_segment_bytes = segment->tso_segment_bytes;
-    return true;
+    return !h->output_fails; /* recorded either way: the attempt is seen */
 }
 
 static void *on_accepted(void *context, struct netstack_connection *connection,
@@ -91,6 +94,8 @@ static void *on_accepted(void *context, struct netstack_connection *connection,
     h->accepted_calls++;
     if (h->refuse)
         return NULL;
+    if (h->anonymous_accept)
+        return &h->anonymous;
     assert_true(h->record_count < RECORDS_MAX);
     struct record *r = &h->records[h->record_count++];
     r->handle = connection;
@@ -837,6 +842,32 @@ static void test_rto_collapses_cwnd_then_slow_start(void **state)
     harness_free(h);
 }
 
+/* After a timeout snd_nxt goes back to resend; a pure ACK still carries the
+ * highest sequence sent (snd_max): numbered from the rewound point it would
+ * be old to the peer, which answers old segments with an ACK, and two
+ * rewound ends would answer each other forever (an ACK war; the stack-pair
+ * test over a lossy link found it). */
+static void test_pure_ack_after_timeout_carries_snd_max(void **state)
+{
+    (void)state;
+    struct harness *h = harness_start(harness_new());
+    struct client c = handshake(h);
+    static uint8_t data[3 * 1460];
+    fill_pattern(data, sizeof data, 21);
+    assert_true(tcp_send(h->table, h->records[0].handle, data, sizeof data));
+    poll_at(h, 0);
+    for (int i = 0; i < 3; i++)
+        next_segment(h);
+    poll_at(h, 200 * MS);
+    expect_segment(h, TCP_FLAG_ACK, c.server, c.seq, 1460); /* resent: snd_nxt rewound */
+    /* Data from the peer; its delayed ACK is numbered past all we sent. */
+    client_send(h, &c, 0, "abc", 3);
+    poll_at(h, 240 * MS);
+    expect_segment(h, TCP_FLAG_ACK, c.server + 3 * 1460, c.seq, 0);
+    expect_no_segment(h);
+    harness_free(h);
+}
+
 static void test_rtt_estimate_sets_rto(void **state)
 {
     (void)state;
@@ -1274,7 +1305,9 @@ static void test_rst_exact_in_window_outside(void **state)
     inject(h, (struct inject){.flags = TCP_FLAG_RST, .seq = c.seq - 10});
     expect_no_segment(h);
     assert_int_equal(r->closed_calls, 0);
-    /* A SYN on the established connection: challenge ACK. */
+    /* A SYN on the established connection: challenge ACK (500 ms after
+     * the last: one such ACK per 500 ms per connection). */
+    h->now_us += 500 * MS;
     inject(h, (struct inject){.flags = TCP_FLAG_SYN, .seq = 777});
     expect_segment(h, TCP_FLAG_ACK, c.server, c.seq, 0);
     assert_int_equal(r->closed_calls, 0);
@@ -1286,6 +1319,139 @@ static void test_rst_exact_in_window_outside(void **state)
     assert_int_equal(h->counters.tcp_resets_received, 1);
     assert_int_equal(h->counters.tcp_resets_sent, 0);
     assert_int_equal(h->counters.tcp_connections_established, 0);
+    harness_free(h);
+}
+
+/* RFC 5961 7 and Linux's tcp_invalid_ratelimit: challenge ACKs and ACKs
+ * to out-of-window segments without data are limited; data is always
+ * answered. */
+static void test_challenge_and_out_of_window_ack_limits(void **state)
+{
+    (void)state;
+    struct harness *h = harness_start(harness_new());
+    struct client c = handshake(h);
+    h->now_us = 10000 * MS;
+    /* An old pure ACK (a duplicate from the past): one ACK, then none for
+     * 500 ms, then one again. */
+    inject(h, (struct inject){.flags = TCP_FLAG_ACK, .seq = c.seq - 5, .ack = c.server,
+                              .window = 100});
+    expect_segment(h, TCP_FLAG_ACK, c.server, c.seq, 0);
+    inject(h, (struct inject){.flags = TCP_FLAG_ACK, .seq = c.seq - 5, .ack = c.server,
+                              .window = 100});
+    h->now_us += 499 * MS;
+    inject(h, (struct inject){.flags = TCP_FLAG_SYN, .seq = 777}); /* a challenge, limited */
+    expect_no_segment(h);
+    assert_int_equal(h->counters.tcp_out_of_window_acks_limited, 2);
+    /* Old data (our ACK of it was lost) is answered every time. */
+    inject(h, (struct inject){.flags = TCP_FLAG_ACK, .seq = c.seq - 5, .ack = c.server,
+                              .window = 100, .payload = "hello", .payload_bytes = 5});
+    expect_segment(h, TCP_FLAG_ACK, c.server, c.seq, 0);
+    inject(h, (struct inject){.flags = TCP_FLAG_ACK, .seq = c.seq - 5, .ack = c.server,
+                              .window = 100, .payload = "hello", .payload_bytes = 5});
+    expect_segment(h, TCP_FLAG_ACK, c.server, c.seq, 0);
+    h->now_us += 1 * MS;
+    inject(h, (struct inject){.flags = TCP_FLAG_ACK, .seq = c.seq - 5, .ack = c.server,
+                              .window = 100});
+    expect_segment(h, TCP_FLAG_ACK, c.server, c.seq, 0);
+    harness_free(h);
+}
+
+/* RFC 5961 7: at most 1000 challenge ACKs a second over the whole table
+ * (in-window RSTs spread over many connections, each under its own 500 ms
+ * limit). */
+static void test_challenge_acks_per_second(void **state)
+{
+    (void)state;
+    struct harness *h = harness_new();
+    h->config.connections_max = 1001;
+    harness_start(h);
+    h->anonymous_accept = true;
+    for (unsigned i = 0; i < 1001; i++)
+        handshake_port(h, (uint16_t)(10000 + i), 0);
+    h->now_us = 1000 * MS;
+    uint64_t sent_before = h->counters.tcp_segments_sent;
+    for (unsigned i = 0; i < 1001; i++)
+        inject(h, (struct inject){.flags = TCP_FLAG_RST, .seq = CLIENT_ISN + 100,
+                                  .remote_port = (uint16_t)(10000 + i)});
+    assert_int_equal(h->counters.tcp_segments_sent - sent_before, 1000);
+    assert_int_equal(h->counters.tcp_challenge_acks_limited, 1);
+    assert_int_equal(h->counters.tcp_out_of_window_acks_limited, 0);
+    /* A second later the count starts again. */
+    h->now_us += 1000 * MS;
+    inject(h, (struct inject){.flags = TCP_FLAG_RST, .seq = CLIENT_ISN + 100,
+                              .remote_port = 10000 + 1000});
+    assert_int_equal(h->counters.tcp_segments_sent - sent_before, 1001);
+    assert_int_equal(h->counters.tcp_connections_established, 1001);
+    assert_int_equal(h->counters.tcp_resets_received, 0);
+    harness_free(h);
+}
+
+/* Acknowledges every segment as it comes (each ACK may release more);
+ * returns how many came. */
+static unsigned acknowledge_all(struct harness *h, struct client *c)
+{
+    unsigned seen = 0;
+    for (unsigned round = 0; round < 1000 && h->captured_read < h->captured_count; round++) {
+        struct captured *segment = next_segment(h);
+        seen++;
+        client_ack(h, c, segment->header.seq + segment->payload_bytes);
+        poll_at(h, h->now_us);
+    }
+    return seen;
+}
+
+/* RFC 5681 4.1: idle for longer than the RTO, cwnd restarts from the
+ * restart window (IW, 10 segments); busy, it keeps what it grew to. */
+static void test_cwnd_restart_after_idle(void **state)
+{
+    (void)state;
+    struct harness *h = harness_start(harness_new());
+    struct client c = handshake(h);
+    struct netstack_connection *handle = h->records[0].handle;
+    static uint8_t data[25 * OUR_MSS];
+    fill_pattern(data, sizeof data, 9);
+    /* Grow cwnd past 25 segments (slow start, one MSS per ACK). */
+    assert_true(tcp_send(h->table, handle, data, sizeof data));
+    poll_at(h, h->now_us);
+    assert_int_equal(h->captured_count - h->captured_read, 10);
+    assert_int_equal(acknowledge_all(h, &c), 25);
+    /* 100 ms later (within the RTO): all 25 at once. */
+    h->now_us += 100 * MS;
+    assert_true(tcp_send(h->table, handle, data, sizeof data));
+    poll_at(h, h->now_us);
+    assert_int_equal(h->captured_count - h->captured_read, 25);
+    assert_int_equal(acknowledge_all(h, &c), 25);
+    /* Two seconds idle (the RTO is 200 ms): 10 segments, then the rest as
+     * ACKs come back. */
+    h->now_us += 2000 * MS;
+    assert_true(tcp_send(h->table, handle, data, sizeof data));
+    poll_at(h, h->now_us);
+    assert_int_equal(h->captured_count - h->captured_read, 10);
+    assert_int_equal(acknowledge_all(h, &c), 25);
+    harness_free(h);
+}
+
+/* RFC 9293 3.10.7.4: an unacceptable segment in SYN_RECEIVED gets an ACK
+ * (at most one per 500 ms), and the handshake still completes. */
+static void test_syn_received_answers_unacceptable(void **state)
+{
+    (void)state;
+    struct harness *h = harness_start(harness_new());
+    inject(h, (struct inject){.flags = TCP_FLAG_SYN, .seq = CLIENT_ISN, .window = 65535,
+                              .mss = 1460});
+    uint32_t iss = next_segment(h)->header.seq;
+    inject(h, (struct inject){.flags = TCP_FLAG_ACK, .seq = CLIENT_ISN + 1 + 1000000,
+                              .ack = iss + 1, .window = 65535});
+    expect_segment(h, TCP_FLAG_ACK, iss + 1, CLIENT_ISN + 1, 0);
+    inject(h, (struct inject){.flags = TCP_FLAG_ACK, .seq = CLIENT_ISN + 1 + 1000000,
+                              .ack = iss + 1, .window = 65535});
+    expect_no_segment(h);
+    assert_int_equal(h->counters.tcp_out_of_window_acks_limited, 1);
+    assert_int_equal(h->counters.tcp_segments_out_of_window, 2);
+    assert_int_equal(h->accepted_calls, 0);
+    inject(h, (struct inject){.flags = TCP_FLAG_ACK, .seq = CLIENT_ISN + 1, .ack = iss + 1,
+                              .window = 65535});
+    assert_int_equal(h->accepted_calls, 1);
     harness_free(h);
 }
 
@@ -1476,6 +1642,415 @@ static void test_retransmitted_synack_skips_rtt_sample(void **state)
     /* No sample: the RTO is still the initial second. */
     assert_true(tcp_send(h->table, h->records[0].handle, "x", 1));
     assert_int_equal(poll_at(h, 1010 * MS), 2010 * MS);
+    harness_free(h);
+}
+
+/* ---- active open (SYN_SENT) ---- */
+
+#define SERVER_PORT 2181u   /* the peer's listening port, for our active opens */
+#define EPHEMERAL_FIRST 32768u
+#define PEER_ISN 5000u
+
+/* A record that stands for the shard's pointer before the SYN-ACK: a failed
+ * attempt's `closed` arrives with it. */
+static struct record *connect_record(struct harness *h)
+{
+    assert_true(h->record_count < RECORDS_MAX);
+    struct record *r = &h->records[h->record_count++];
+    r->received = malloc(RECEIVED_BYTES_MAX);
+    assert_non_null(r->received);
+    r->closed_reason = CLOSED_NOT;
+    return r;
+}
+
+/* tcp_connect to CLIENT_IP:SERVER_PORT; checks the SYN byte for byte and
+ * returns it. */
+static struct captured *connect_syn(struct harness *h, struct record *r,
+                                    struct netstack_connection **handle, uint16_t port)
+{
+    *handle = tcp_connect(h->table, CLIENT_IP, SERVER_PORT, r, h->now_us);
+    assert_non_null(*handle);
+    struct captured *syn = next_segment(h);
+    assert_int_equal(syn->header.flags, TCP_FLAG_SYN);
+    assert_int_equal(syn->header.ack, 0);
+    assert_int_equal(syn->header.remote_ipv4, CLIENT_IP);
+    assert_int_equal(syn->header.local_ipv4, SERVER_IP);
+    assert_int_equal(syn->header.remote_port, SERVER_PORT);
+    assert_int_equal(syn->header.local_port, port);
+    assert_int_equal(syn->header.mss, OUR_MSS);
+    assert_true(syn->header.has_window_scale);
+    assert_int_equal(syn->header.window_scale, 1); /* 65536 bytes need a shift of 1 */
+    assert_int_equal(syn->header.window, 65535);   /* a SYN's window is never scaled */
+    assert_false(syn->header.sack_permitted);
+    assert_false(syn->header.has_timestamps);
+    assert_int_equal(syn->payload_bytes, 0);
+    expect_no_segment(h);
+    return syn;
+}
+
+/* The peer's segment to our ephemeral port. */
+static void peer_segment(struct harness *h, uint16_t port, uint8_t flags, uint32_t seq,
+                         uint32_t ack, uint16_t window, const void *data, uint32_t size)
+{
+    inject(h, (struct inject){.flags = flags, .seq = seq, .ack = ack, .window = window,
+                              .payload = data, .payload_bytes = size,
+                              .remote_port = SERVER_PORT, .local_port = port});
+}
+
+static void peer_synack(struct harness *h, uint16_t port, uint32_t ack, bool window_scale)
+{
+    inject(h, (struct inject){.flags = TCP_FLAG_SYN | TCP_FLAG_ACK, .seq = PEER_ISN, .ack = ack,
+                              .window = 65535, .mss = 1200, .has_window_scale = window_scale,
+                              .window_scale = 7, .remote_port = SERVER_PORT,
+                              .local_port = port});
+}
+
+static void test_connect_handshake_exact(void **state)
+{
+    (void)state;
+    struct harness *h = harness_start(harness_new());
+    h->now_us = 5000 * MS;
+    struct record *attempt = connect_record(h);
+    struct netstack_connection *handle;
+    uint32_t iss = connect_syn(h, attempt, &handle, EPHEMERAL_FIRST)->header.seq;
+    assert_int_equal(h->counters.tcp_connections_established, 0);
+    assert_int_equal(h->counters.tcp_connections_opened, 1);
+    /* The SYN-ACK 30 ms later: ESTABLISHED, `accepted`, our ACK (scaled). */
+    h->now_us += 30 * MS;
+    peer_synack(h, EPHEMERAL_FIRST, iss + 1, true);
+    assert_int_equal(h->accepted_calls, 1);
+    struct record *r = &h->records[1];
+    assert_ptr_equal(r->handle, handle);
+    assert_int_equal(r->peer_ipv4, CLIENT_IP);
+    assert_int_equal(r->peer_port, SERVER_PORT);
+    struct captured *ack = next_segment(h);
+    assert_int_equal(ack->header.flags, TCP_FLAG_ACK);
+    assert_int_equal(ack->header.seq, iss + 1);
+    assert_int_equal(ack->header.ack, PEER_ISN + 1);
+    /* The right edge never moves left of what the SYN offered (65535), nor
+     * right by less than an MSS (silly window avoidance): 65535 >> 1. */
+    assert_int_equal(ack->header.window, 65535 >> 1);
+    assert_int_equal(ack->header.local_port, EPHEMERAL_FIRST);
+    assert_int_equal(ack->header.mss, 0);
+    assert_false(ack->header.has_window_scale);
+    expect_no_segment(h);
+    assert_int_equal(h->counters.tcp_connections_established, 1);
+    /* The RTT of the SYN (30 ms) set the RTO: 30 + 4 * 15 = 90 -> 200 ms min. */
+    assert_true(tcp_send(h->table, handle, "x", 1));
+    assert_int_equal(poll_at(h, h->now_us), h->now_us + 200 * MS);
+    expect_segment(h, TCP_FLAG_ACK | TCP_FLAG_PSH, iss + 1, PEER_ISN + 1, 1);
+    /* The peer's MSS (1200) cuts our segments; its window (40 << 7) is scaled. */
+    static uint8_t data[3000];
+    fill_pattern(data, sizeof data, 3);
+    peer_segment(h, EPHEMERAL_FIRST, TCP_FLAG_ACK, PEER_ISN + 1, iss + 2, 40, NULL, 0);
+    assert_true(tcp_send(h->table, handle, data, sizeof data));
+    poll_at(h, h->now_us);
+    expect_segment(h, TCP_FLAG_ACK, iss + 2, PEER_ISN + 1, 1200);
+    expect_segment(h, TCP_FLAG_ACK, iss + 1202, PEER_ISN + 1, 1200);
+    expect_segment(h, TCP_FLAG_ACK | TCP_FLAG_PSH, iss + 2402, PEER_ISN + 1, 600);
+    /* Bytes from the peer reach the shard. */
+    peer_segment(h, EPHEMERAL_FIRST, TCP_FLAG_ACK | TCP_FLAG_PSH, PEER_ISN + 1, iss + 3002, 40,
+                 "hello", 5);
+    assert_int_equal(r->received_bytes, 5);
+    assert_memory_equal(r->received, "hello", 5);
+    assert_int_equal(attempt->closed_calls, 0);
+    /* A second connection to the same peer takes the next port; to another
+     * port of the peer, the first port again. */
+    struct netstack_connection *second = tcp_connect(h->table, CLIENT_IP, SERVER_PORT, NULL,
+                                                     h->now_us);
+    assert_non_null(second);
+    assert_int_equal(h->captured[h->captured_count - 1].header.local_port, EPHEMERAL_FIRST + 1);
+    assert_non_null(tcp_connect(h->table, CLIENT_IP, SERVER_PORT + 1, NULL, h->now_us));
+    assert_int_equal(h->captured[h->captured_count - 1].header.local_port, EPHEMERAL_FIRST);
+    harness_free(h);
+}
+
+static void test_connect_without_window_scale(void **state)
+{
+    (void)state;
+    struct harness *h = harness_start(harness_new());
+    struct netstack_connection *handle;
+    uint32_t iss = connect_syn(h, connect_record(h), &handle, EPHEMERAL_FIRST)->header.seq;
+    peer_synack(h, EPHEMERAL_FIRST, iss + 1, false);
+    struct captured *ack = next_segment(h);
+    assert_int_equal(ack->header.flags, TCP_FLAG_ACK);
+    assert_int_equal(ack->header.window, 65535); /* unscaled: capped at the field */
+    /* The peer's window is unscaled too: 1000 means 1000 bytes. */
+    peer_segment(h, EPHEMERAL_FIRST, TCP_FLAG_ACK, PEER_ISN + 1, iss + 1, 1000, NULL, 0);
+    static uint8_t data[3000];
+    assert_true(tcp_send(h->table, handle, data, sizeof data));
+    poll_at(h, h->now_us);
+    expect_segment(h, TCP_FLAG_ACK, iss + 1, PEER_ISN + 1, 1000);
+    expect_no_segment(h);
+    harness_free(h);
+}
+
+static void test_connect_syn_retransmission_and_give_up(void **state)
+{
+    (void)state;
+    struct harness *h = harness_start(harness_new());
+    struct record *attempt = connect_record(h);
+    struct netstack_connection *handle;
+    uint32_t iss = connect_syn(h, attempt, &handle, EPHEMERAL_FIRST)->header.seq;
+    /* Resent after 1, 2, 4, 8, 16, 32 s (RFC 6298's initial RTO, doubling;
+     * Linux's tcp_syn_retries = 6), the same SYN each time. */
+    uint64_t at = 0;
+    for (unsigned i = 0; i < 6; i++) {
+        at += (1000 * MS) << i;
+        assert_int_equal(poll_at(h, at - 1), at);
+        expect_no_segment(h);
+        poll_at(h, at);
+        struct captured *again = next_segment(h);
+        assert_int_equal(again->header.flags, TCP_FLAG_SYN);
+        assert_int_equal(again->header.seq, iss);
+        assert_int_equal(again->header.mss, OUR_MSS);
+        expect_no_segment(h);
+    }
+    assert_int_equal(h->counters.tcp_retransmissions, 6);
+    /* 64 s after the last: given up, `closed` (ERROR) with the user given
+     * to tcp_connect, no RST (nothing was synchronized), no timer left. */
+    at += 64000 * MS;
+    assert_int_equal(poll_at(h, at - 1), at);
+    assert_int_equal(attempt->closed_calls, 0);
+    assert_int_equal(poll_at(h, at), UINT64_MAX);
+    expect_no_segment(h);
+    assert_int_equal(attempt->closed_calls, 1);
+    assert_int_equal(attempt->closed_reason, NETSTACK_CLOSE_ERROR);
+    assert_int_equal(h->accepted_calls, 0);
+    assert_int_equal(h->counters.tcp_connections_opened, 1);
+    assert_int_equal(h->counters.tcp_connections_closed, 1);
+    assert_int_equal(h->counters.tcp_resets_sent, 0);
+    /* The port is free again: a late SYN-ACK gets a RST. */
+    peer_synack(h, EPHEMERAL_FIRST, iss + 1, true);
+    expect_segment(h, TCP_FLAG_RST, iss + 1, 0, 0);
+    harness_free(h);
+}
+
+static void test_connect_reset(void **state)
+{
+    (void)state;
+    struct harness *h = harness_start(harness_new());
+    struct record *attempt = connect_record(h);
+    struct netstack_connection *handle;
+    uint32_t iss = connect_syn(h, attempt, &handle, EPHEMERAL_FIRST)->header.seq;
+    /* RFC 9293 / 5961: a RST without ACK, or whose ACK is not our SYN's, is
+     * ignored (and never answered). */
+    peer_segment(h, EPHEMERAL_FIRST, TCP_FLAG_RST, 0, 0, 0, NULL, 0);
+    peer_segment(h, EPHEMERAL_FIRST, TCP_FLAG_RST | TCP_FLAG_ACK, 0, iss + 7, 0, NULL, 0);
+    expect_no_segment(h);
+    assert_int_equal(attempt->closed_calls, 0);
+    /* The refusal (a closed port's RST|ACK): closed(ERROR). */
+    peer_segment(h, EPHEMERAL_FIRST, TCP_FLAG_RST | TCP_FLAG_ACK, 0, iss + 1, 0, NULL, 0);
+    expect_no_segment(h);
+    assert_int_equal(attempt->closed_calls, 1);
+    assert_int_equal(attempt->closed_reason, NETSTACK_CLOSE_ERROR);
+    assert_int_equal(h->counters.tcp_resets_received, 1);
+    assert_int_equal(h->counters.tcp_connections_closed, 1);
+    assert_int_equal(poll_at(h, 10000 * MS), UINT64_MAX);
+    expect_no_segment(h);
+    harness_free(h);
+}
+
+static void test_connect_bad_ack_and_crossed_syn(void **state)
+{
+    (void)state;
+    struct harness *h = harness_start(harness_new());
+    struct record *attempt = connect_record(h);
+    struct netstack_connection *handle;
+    uint32_t iss = connect_syn(h, attempt, &handle, EPHEMERAL_FIRST)->header.seq;
+    /* A SYN-ACK acknowledging something else: RST with seq = its ACK, and
+     * we stay in SYN_SENT. So for a bare ACK. */
+    peer_synack(h, EPHEMERAL_FIRST, iss + 5, true);
+    expect_segment(h, TCP_FLAG_RST, iss + 5, 0, 0);
+    peer_segment(h, EPHEMERAL_FIRST, TCP_FLAG_ACK, PEER_ISN, iss, 100, NULL, 0);
+    expect_segment(h, TCP_FLAG_RST, iss, 0, 0);
+    /* A segment without SYN, RST or ACK is dropped. */
+    peer_segment(h, EPHEMERAL_FIRST, 0, PEER_ISN, 0, 100, "zz", 2);
+    expect_no_segment(h);
+    /* A crossing SYN (simultaneous open) is refused with RST|ACK. */
+    peer_segment(h, EPHEMERAL_FIRST, TCP_FLAG_SYN, 777, 0, 100, NULL, 0);
+    expect_segment(h, TCP_FLAG_RST | TCP_FLAG_ACK, 0, 778, 0);
+    assert_int_equal(h->accepted_calls, 0);
+    assert_int_equal(attempt->closed_calls, 0);
+    /* Still connecting: the SYN is resent at 1 s, and the right SYN-ACK
+     * then establishes (no RTT sample: the SYN was repeated). */
+    poll_at(h, 1000 * MS);
+    expect_segment(h, TCP_FLAG_SYN, iss, 0, 0);
+    peer_synack(h, EPHEMERAL_FIRST, iss + 1, true);
+    expect_segment(h, TCP_FLAG_ACK, iss + 1, PEER_ISN + 1, 0);
+    assert_int_equal(h->accepted_calls, 1);
+    assert_true(tcp_send(h->table, handle, "x", 1));
+    assert_int_equal(poll_at(h, 1000 * MS), 2000 * MS);
+    harness_free(h);
+}
+
+static void test_connect_refused_by_shard(void **state)
+{
+    (void)state;
+    struct harness *h = harness_start(harness_new());
+    struct record *attempt = connect_record(h);
+    struct netstack_connection *handle;
+    uint32_t iss = connect_syn(h, attempt, &handle, EPHEMERAL_FIRST)->header.seq;
+    h->refuse = true;
+    peer_synack(h, EPHEMERAL_FIRST, iss + 1, true);
+    /* A RST instead of the ACK, no `closed`. */
+    expect_segment(h, TCP_FLAG_RST | TCP_FLAG_ACK, iss + 1, PEER_ISN + 1, 0);
+    expect_no_segment(h);
+    assert_int_equal(h->accepted_calls, 1);
+    assert_int_equal(attempt->closed_calls, 0);
+    assert_int_equal(h->counters.tcp_connections_refused, 1);
+    assert_int_equal(h->counters.tcp_connections_opened, h->counters.tcp_connections_closed);
+    assert_int_equal(h->counters.tcp_connections_established, 0);
+    assert_int_equal(poll_at(h, 0), UINT64_MAX);
+    harness_free(h);
+}
+
+static void test_connect_send_and_close_while_connecting(void **state)
+{
+    (void)state;
+    struct harness *h = harness_start(harness_new());
+    /* Bytes sent while connecting wait for the handshake, then leave with
+     * its last ACK. */
+    struct netstack_connection *handle;
+    uint32_t iss = connect_syn(h, connect_record(h), &handle, EPHEMERAL_FIRST)->header.seq;
+    assert_true(tcp_send(h->table, handle, "ruok", 4));
+    poll_at(h, 0);
+    expect_no_segment(h);
+    peer_synack(h, EPHEMERAL_FIRST, iss + 1, true);
+    expect_segment(h, TCP_FLAG_ACK | TCP_FLAG_PSH, iss + 1, PEER_ISN + 1, 4);
+    expect_no_segment(h);
+    /* Close while connecting: closed(LOCAL) at the next poll, no FIN, no
+     * RST; the port is free (a late SYN-ACK gets a RST). */
+    struct record *attempt = connect_record(h);
+    uint32_t iss2 = connect_syn(h, attempt, &handle, EPHEMERAL_FIRST + 1)->header.seq;
+    tcp_close(h->table, handle);
+    assert_int_equal(attempt->closed_calls, 0);
+    poll_at(h, 0);
+    assert_int_equal(attempt->closed_calls, 1);
+    assert_int_equal(attempt->closed_reason, NETSTACK_CLOSE_LOCAL);
+    expect_no_segment(h);
+    peer_synack(h, EPHEMERAL_FIRST + 1, iss2 + 1, true);
+    expect_segment(h, TCP_FLAG_RST, iss2 + 1, 0, 0);
+    assert_int_equal(h->counters.tcp_connections_established, 1);
+    harness_free(h);
+}
+
+static void test_connect_close_first_time_wait(void **state)
+{
+    (void)state;
+    struct harness *h = harness_start(harness_new());
+    struct netstack_connection *handle;
+    uint32_t iss = connect_syn(h, connect_record(h), &handle, EPHEMERAL_FIRST)->header.seq;
+    peer_synack(h, EPHEMERAL_FIRST, iss + 1, true);
+    next_segment(h);
+    struct record *r = &h->records[1];
+    /* We close first: FIN, FIN_WAIT_1 -> 2 -> TIME_WAIT. */
+    tcp_close(h->table, handle);
+    poll_at(h, 0);
+    assert_int_equal(r->closed_reason, NETSTACK_CLOSE_LOCAL);
+    expect_segment(h, TCP_FLAG_FIN | TCP_FLAG_ACK, iss + 1, PEER_ISN + 1, 0);
+    peer_segment(h, EPHEMERAL_FIRST, TCP_FLAG_ACK, PEER_ISN + 1, iss + 2, 100, NULL, 0);
+    expect_no_segment(h);
+    peer_segment(h, EPHEMERAL_FIRST, TCP_FLAG_FIN | TCP_FLAG_ACK, PEER_ISN + 1, iss + 2, 100,
+                 NULL, 0);
+    expect_segment(h, TCP_FLAG_ACK, iss + 2, PEER_ISN + 2, 0);
+    assert_int_equal(h->counters.tcp_connections_established, 0);
+    /* In TIME_WAIT on our ephemeral port: a SYN there is not a listener's
+     * (an ACK answers it), and the port is not reused for that peer. */
+    peer_segment(h, EPHEMERAL_FIRST, TCP_FLAG_SYN, PEER_ISN + 100000, 0, 100, NULL, 0);
+    expect_segment(h, TCP_FLAG_ACK, iss + 2, PEER_ISN + 2, 0);
+    assert_int_equal(h->counters.tcp_syn_backlog_full + h->accepted_calls, 1);
+    assert_non_null(tcp_connect(h->table, CLIENT_IP, SERVER_PORT, NULL, h->now_us));
+    assert_int_equal(next_segment(h)->header.local_port, EPHEMERAL_FIRST + 1);
+    /* After 2 MSL the port is free again. */
+    assert_int_equal(poll_at(h, 1000 * MS), 3000 * MS); /* the second SYN's resend */
+    next_segment(h);
+    poll_at(h, 60000 * MS);
+    while (h->captured_read < h->captured_count)
+        next_segment(h);
+    assert_non_null(tcp_connect(h->table, CLIENT_IP, SERVER_PORT, NULL, h->now_us));
+    assert_int_equal(next_segment(h)->header.local_port, EPHEMERAL_FIRST);
+    harness_free(h);
+}
+
+/* A SYN that could not leave (no route: ARP still asking) goes as soon as
+ * tcp_resend_unsent_syns says a neighbour is known; its RTO and RTT count
+ * from then. */
+static void test_connect_unsent_syn_resent_on_resolution(void **state)
+{
+    (void)state;
+    struct harness *h = harness_start(harness_new());
+    h->output_fails = true;
+    struct netstack_connection *handle;
+    uint32_t iss = connect_syn(h, connect_record(h), &handle, EPHEMERAL_FIRST)->header.seq;
+    assert_int_equal(h->counters.tcp_segments_sent, 0);
+    /* Another neighbour resolved: still no route, tried again. */
+    h->now_us = 300 * MS;
+    tcp_resend_unsent_syns(h->table, h->now_us);
+    expect_segment(h, TCP_FLAG_SYN, iss, 0, 0);
+    h->output_fails = false;
+    h->now_us = 400 * MS;
+    tcp_resend_unsent_syns(h->table, h->now_us);
+    expect_segment(h, TCP_FLAG_SYN, iss, 0, 0);
+    assert_int_equal(h->counters.tcp_segments_sent, 1);
+    assert_int_equal(h->counters.tcp_retransmissions, 0);
+    /* Sent: nothing more to resend; the RTO counts from 400 ms. */
+    tcp_resend_unsent_syns(h->table, h->now_us);
+    expect_no_segment(h);
+    assert_int_equal(poll_at(h, h->now_us), 1400 * MS);
+    /* The SYN-ACK 30 ms after the SYN really left: an RTT of 30 ms, so an
+     * RTO of 200 ms (the minimum), not one from the first attempt. */
+    h->now_us = 430 * MS;
+    peer_synack(h, EPHEMERAL_FIRST, iss + 1, true);
+    expect_segment(h, TCP_FLAG_ACK, iss + 1, PEER_ISN + 1, 0);
+    assert_true(tcp_send(h->table, handle, "x", 1));
+    assert_int_equal(poll_at(h, h->now_us), 630 * MS);
+    harness_free(h);
+}
+
+static void test_connect_limits(void **state)
+{
+    (void)state;
+    struct harness *h = harness_new();
+    h->config.connections_max = 2;
+    harness_start(h);
+    /* Connecting counts against connections_max. */
+    assert_non_null(tcp_connect(h->table, CLIENT_IP, SERVER_PORT, NULL, 0));
+    assert_non_null(tcp_connect(h->table, CLIENT_IP, SERVER_PORT, NULL, 0));
+    assert_null(tcp_connect(h->table, CLIENT_IP, SERVER_PORT, NULL, 0));
+    assert_int_equal(h->counters.tcp_connections_refused, 1);
+    assert_null(tcp_connect(h->table, CLIENT_IP, 0, NULL, 0)); /* port 0: none */
+    assert_int_equal(h->counters.tcp_connections_refused, 2);
+    assert_int_equal(h->counters.tcp_connections_opened, 2);
+    /* A passive open's last ACK is refused too while both connect. */
+    inject(h, (struct inject){.flags = TCP_FLAG_SYN, .seq = CLIENT_ISN, .window = 1000});
+    uint32_t server_iss = h->captured[h->captured_count - 1].header.seq;
+    inject(h, (struct inject){.flags = TCP_FLAG_ACK, .seq = CLIENT_ISN + 1,
+                              .ack = server_iss + 1, .window = 1000});
+    assert_int_equal(h->accepted_calls, 0);
+    assert_int_equal(h->counters.tcp_connections_refused, 3);
+    harness_free(h);
+}
+
+/* A client-only table (listen_port 0): every SYN gets a RST. */
+static void test_client_only_refuses_syns(void **state)
+{
+    (void)state;
+    struct harness *h = harness_new();
+    h->config.listen_port = 0;
+    harness_start(h);
+    inject(h, (struct inject){.flags = TCP_FLAG_SYN, .seq = 41, .local_port = 2181});
+    expect_segment(h, TCP_FLAG_RST | TCP_FLAG_ACK, 0, 42, 0);
+    inject(h, (struct inject){.flags = TCP_FLAG_SYN, .seq = 41, .local_port = EPHEMERAL_FIRST});
+    expect_segment(h, TCP_FLAG_RST | TCP_FLAG_ACK, 0, 42, 0);
+    assert_int_equal(h->counters.frames_not_for_us, 2);
+    assert_int_equal(h->counters.tcp_syn_backlog_full, 0);
+    struct netstack_connection *handle;
+    uint32_t iss = connect_syn(h, connect_record(h), &handle, EPHEMERAL_FIRST)->header.seq;
+    peer_synack(h, EPHEMERAL_FIRST, iss + 1, true);
+    expect_segment(h, TCP_FLAG_ACK, iss + 1, PEER_ISN + 1, 0);
+    assert_int_equal(h->accepted_calls, 1);
+    assert_int_equal(h->counters.frames_not_for_us, 2);
     harness_free(h);
 }
 
@@ -1888,6 +2463,78 @@ static void test_transfer_lossy_link_with_pauses(void **state)
     run_lossy_transfer(0xabcdefu, 80, 30, 5000, true, true);
 }
 
+/* Random segments at connections we opened, connecting or established
+ * (SYN-ACKs with nearly right ACKs among them): nothing crashes, every
+ * invariant holds (connection_check), and all ends with nothing left. */
+static void test_connect_odd_segments_do_not_crash(void **state)
+{
+    (void)state;
+    struct harness *h = harness_start(harness_new());
+    enum { PORTS = 4, CONNECTS_MAX = 24 };
+    uint32_t iss_of[PORTS] = {0};
+    unsigned connects = 0;
+    uint64_t prng = 0x1234567887654321ull;
+    static uint8_t junk[3000];
+    fill_pattern(junk, sizeof junk, 5);
+    for (int i = 0; i < 20000; i++) {
+        if (i % 500 == 0 && connects < CONNECTS_MAX) {
+            struct record *r = connect_record(h);
+            if (tcp_connect(h->table, CLIENT_IP, SERVER_PORT, r, h->now_us))
+                connects++;
+        }
+        /* The SYNs' sequence numbers, per ephemeral port. */
+        for (; h->captured_read < h->captured_count; h->captured_read++) {
+            const struct captured *out = &h->captured[h->captured_read];
+            unsigned port = out->header.local_port - EPHEMERAL_FIRST;
+            if (out->header.flags == TCP_FLAG_SYN && port < PORTS)
+                iss_of[port] = out->header.seq;
+        }
+        uint32_t pick = prng_next(&prng);
+        unsigned port = prng_next(&prng) % PORTS;
+        uint8_t flags = (uint8_t)(prng_next(&prng) & 0x3f);
+        if ((pick & 48) == 0)
+            flags = TCP_FLAG_SYN | TCP_FLAG_ACK;
+        struct inject in = {
+            .flags = flags,
+            .seq = (pick & 1) ? prng_next(&prng) : PEER_ISN + (prng_next(&prng) % 4000),
+            .ack = (pick & 2) ? prng_next(&prng) : iss_of[port] + (prng_next(&prng) % 4),
+            .window = (uint16_t)prng_next(&prng),
+            .payload = junk,
+            .payload_bytes = (pick & 4) ? prng_next(&prng) % sizeof junk : 0,
+            .mss = (uint16_t)prng_next(&prng),
+            .has_window_scale = (pick & 8) != 0,
+            .window_scale = (uint8_t)prng_next(&prng),
+            .remote_port = SERVER_PORT,
+            .local_port = (uint16_t)(EPHEMERAL_FIRST + port),
+        };
+        h->now_us += prng_next(&prng) % 50000;
+        inject(h, in);
+        if (i % 16 == 0)
+            poll_at(h, h->now_us);
+        for (size_t r = 0; r < h->record_count && (pick & 0x300) == 0; r++)
+            if (h->records[r].handle && h->records[r].closed_calls == 0 && (pick & 0x400))
+                tcp_close(h->table, h->records[r].handle);
+        if (h->captured_count > CAPTURE_MAX / 2) {
+            h->captured_read = h->captured_count;
+            capture_compact(h);
+        }
+    }
+    assert_true(connects > 1);
+    assert_true(h->accepted_calls > 0);
+    /* Everything times out or closes; a day later nothing is left. */
+    for (int i = 1; i <= 2000 && poll_at(h, h->now_us) != UINT64_MAX; i++) {
+        h->now_us += 60000 * MS;
+        if (h->captured_count > CAPTURE_MAX / 2) {
+            h->captured_read = h->captured_count;
+            capture_compact(h);
+        }
+    }
+    assert_int_equal(poll_at(h, h->now_us), UINT64_MAX);
+    assert_int_equal(h->counters.tcp_connections_established, 0);
+    assert_int_equal(h->counters.tcp_connections_opened, h->counters.tcp_connections_closed);
+    harness_free(h);
+}
+
 static void test_create_rejects_bad_config(void **state)
 {
     (void)state;
@@ -1921,6 +2568,7 @@ int main(void)
         cmocka_unit_test(test_send_ring_wraps),
         cmocka_unit_test(test_rto_backoff_and_give_up),
         cmocka_unit_test(test_rto_collapses_cwnd_then_slow_start),
+        cmocka_unit_test(test_pure_ack_after_timeout_carries_snd_max),
         cmocka_unit_test(test_rtt_estimate_sets_rto),
         cmocka_unit_test(test_fast_retransmit_and_newreno),
         cmocka_unit_test(test_peer_zero_window_persist),
@@ -1937,6 +2585,10 @@ int main(void)
         cmocka_unit_test(test_time_wait_recycled),
         cmocka_unit_test(test_close_inside_received),
         cmocka_unit_test(test_rst_exact_in_window_outside),
+        cmocka_unit_test(test_challenge_and_out_of_window_ack_limits),
+        cmocka_unit_test(test_challenge_acks_per_second),
+        cmocka_unit_test(test_cwnd_restart_after_idle),
+        cmocka_unit_test(test_syn_received_answers_unacceptable),
         cmocka_unit_test(test_stray_segments_get_resets),
         cmocka_unit_test(test_syn_backlog_full),
         cmocka_unit_test(test_connections_max_refuses),
@@ -1945,11 +2597,23 @@ int main(void)
         cmocka_unit_test(test_keepalive_probes_and_timeout),
         cmocka_unit_test(test_synack_retransmission_and_drop),
         cmocka_unit_test(test_retransmitted_synack_skips_rtt_sample),
+        cmocka_unit_test(test_connect_handshake_exact),
+        cmocka_unit_test(test_connect_without_window_scale),
+        cmocka_unit_test(test_connect_syn_retransmission_and_give_up),
+        cmocka_unit_test(test_connect_reset),
+        cmocka_unit_test(test_connect_bad_ack_and_crossed_syn),
+        cmocka_unit_test(test_connect_refused_by_shard),
+        cmocka_unit_test(test_connect_send_and_close_while_connecting),
+        cmocka_unit_test(test_connect_close_first_time_wait),
+        cmocka_unit_test(test_connect_unsent_syn_resent_on_resolution),
+        cmocka_unit_test(test_connect_limits),
+        cmocka_unit_test(test_client_only_refuses_syns),
         cmocka_unit_test(test_sequence_wrap),
         cmocka_unit_test(test_odd_segments_do_not_crash),
         cmocka_unit_test(test_transfer_clean_link),
         cmocka_unit_test(test_transfer_lossy_link),
         cmocka_unit_test(test_transfer_lossy_link_with_pauses),
+        cmocka_unit_test(test_connect_odd_segments_do_not_crash),
         cmocka_unit_test(test_create_rejects_bad_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
