@@ -13,6 +13,10 @@
  *     last sent (so a handshake completes without guessing the ISN); bit 6
  *     send bytes on the newest connection; bit 7 close it. The time step
  *     advances the clock by that many 10 ms.
+ *  4. the same conversation to a client-only stack (listen_port 0) that
+ *     first learns FUZZ_PEER_IPV4's MAC from an ARP reply and connects to
+ *     FUZZ_PEER_IPV4:FUZZ_PORT (SYN_SENT: a record with bit 5 acknowledges
+ *     its SYN).
  * Connections that are accepted echo what they receive (sending from
  * inside the callback) and one in two is refused.
  *
@@ -52,6 +56,9 @@ static const uint8_t fuzz_mac[NETSTACK_MAC_BYTES] = {0x02, 0x00, 0x00, 0x00, 0x0
 #define FUZZ_NETMASK 0xffffff00u
 #define FUZZ_GATEWAY 0x0a0000feu /* 10.0.0.254 */
 #define FUZZ_PORT 2181u
+/* The server a client-only stack connects to (the seeds' frames come from it). */
+static const uint8_t fuzz_peer_mac[NETSTACK_MAC_BYTES] = {0x02, 0x00, 0x00, 0x00, 0x00, 0x02};
+#define FUZZ_PEER_IPV4 0x0a000002u
 
 /* A failed check names its line (the crash report shows only the caller). */
 #define require(condition) require_at((condition), __LINE__)
@@ -78,6 +85,7 @@ struct fuzz_state {
     uint32_t accept_count;
     struct fuzz_connection connections[FUZZ_CONNECTIONS_MAX];
     struct fuzz_connection *newest;
+    bool client; /* listen_port 0, one netstack_connect */
 };
 
 static struct fuzz_state fuzz;
@@ -91,7 +99,11 @@ static void check_tcp(const struct wire_ipv4 *ipv4)
     struct tcp_segment segment;
     require(wire_tcp_parse(ipv4->payload, ipv4->payload_bytes, &segment) == WIRE_PARSE_OK);
     /* Parsed as if received: "remote" is the sender, us. */
-    require(segment.remote_port == FUZZ_PORT || (segment.flags & TCP_FLAG_RST));
+    bool from_our_port = fuzz.client
+                             ? (segment.remote_port >= NETSTACK_EPHEMERAL_PORT_FIRST &&
+                                segment.remote_port <= NETSTACK_EPHEMERAL_PORT_LAST)
+                             : segment.remote_port == FUZZ_PORT;
+    require(from_our_port || (segment.flags & TCP_FLAG_RST));
     uint32_t length = segment.payload_bytes;
     length += (segment.flags & TCP_FLAG_SYN) ? 1u : 0u;
     length += (segment.flags & TCP_FLAG_FIN) ? 1u : 0u;
@@ -168,6 +180,11 @@ static void *fuzz_accepted(void *context, struct netstack_connection *connection
         return NULL; /* refused: the stack resets it */
     }
     for (uint32_t index = 0; index < FUZZ_CONNECTIONS_MAX; index++) {
+        if (fuzz.connections[index].connection == connection) {
+            return &fuzz.connections[index]; /* ours, from netstack_connect */
+        }
+    }
+    for (uint32_t index = 0; index < FUZZ_CONNECTIONS_MAX; index++) {
         struct fuzz_connection *slot = &fuzz.connections[index];
         if (slot->connection == NULL) {
             slot->connection = connection;
@@ -215,16 +232,17 @@ static void fuzz_closed(void *context, void *user, enum netstack_close_reason re
 
 /* ---- the stack ---- */
 
-static void stack_start(void)
+static void stack_start(bool client)
 {
     memset(&fuzz, 0, sizeof(fuzz));
+    fuzz.client = client;
     struct netstack_config config;
     netstack_config_defaults(&config);
     memcpy(config.mac, fuzz_mac, NETSTACK_MAC_BYTES);
     config.ipv4_address = FUZZ_IPV4;
     config.ipv4_netmask = FUZZ_NETMASK;
     config.ipv4_gateway = FUZZ_GATEWAY;
-    config.listen_port = FUZZ_PORT;
+    config.listen_port = client ? 0 : FUZZ_PORT;
     /* Small limits: the fuzzer reaches them. */
     config.connections_max = 4;
     config.syn_backlog_max = 4;
@@ -330,7 +348,7 @@ static void feed(const uint8_t *bytes, size_t size, uint32_t rx_flags, bool fix,
 
 static void one_frame(const uint8_t *data, size_t size, bool fix)
 {
-    stack_start();
+    stack_start(false);
     feed(data, size, 0, fix, false, FUZZ_START_US);
     netstack_poll(fuzz.stack, FUZZ_START_US);
     stack_stop();
@@ -356,10 +374,34 @@ static void act_on_newest(uint8_t control)
     }
 }
 
-static void conversation(const uint8_t *data, size_t size)
+/* The client-only stack learns the peer's MAC (an ARP reply to us), so its
+ * SYN leaves at once, and connects. */
+static void client_connect(uint64_t now_us)
 {
-    stack_start();
+    struct wire_arp reply = {.operation = WIRE_ARP_OPERATION_REPLY,
+                             .sender_ipv4 = FUZZ_PEER_IPV4,
+                             .target_ipv4 = FUZZ_IPV4};
+    memcpy(reply.sender_mac, fuzz_peer_mac, NETSTACK_MAC_BYTES);
+    memcpy(reply.target_mac, fuzz_mac, NETSTACK_MAC_BYTES);
+    uint8_t frame[WIRE_ETHERNET_FRAME_BYTES_MIN];
+    size_t frame_bytes = wire_arp_frame_write(frame, sizeof(frame), fuzz_mac, &reply);
+    require(frame_bytes == sizeof(frame));
+    netstack_input(fuzz.stack, frame, frame_bytes, 0, now_us);
+    struct fuzz_connection *slot = &fuzz.connections[0];
+    slot->connection = netstack_connect(fuzz.stack, FUZZ_PEER_IPV4, FUZZ_PORT, slot, now_us);
+    require(slot->connection != NULL);
+    fuzz.newest = slot;
+    netstack_poll(fuzz.stack, now_us);
+    require(fuzz.have_next_seq); /* the SYN went out */
+}
+
+static void conversation(const uint8_t *data, size_t size, bool client)
+{
+    stack_start(client);
     uint64_t now_us = FUZZ_START_US;
+    if (client) {
+        client_connect(now_us);
+    }
     size_t offset = 0;
     for (uint32_t record = 0; record < FUZZ_RECORDS_MAX; record++) {
         if (size - offset < FUZZ_RECORD_HEADER_BYTES) {
@@ -398,6 +440,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         one_frame(data, size, false);
         one_frame(data, size, true);
     }
-    conversation(data, size);
+    conversation(data, size, false);
+    conversation(data, size, true);
     return 0;
 }
