@@ -62,6 +62,18 @@ struct dpdk_port_settings {
  * what to try (not root; no hugepages: --no-huge; no port: --vdev=net_tap0). */
 struct dpdk_port *dpdk_port_create(const struct dpdk_port_settings *settings, char *error,
                                    size_t error_bytes);
+/* For a tool that runs the server and its clients in one process (the
+ * in-memory benchmark, tools/cheetah-dpdk-loop.c): `hook` runs inside the
+ * next dpdk_port_create, right after EAL started and before the port is
+ * looked up, so it can make ports of its own (rte_eth_from_rings); it gets
+ * the port being made (to read dpdk_port_metrics later). Returns 0, or
+ * nonzero with a message in `error` (dpdk_port_create then fails). Set it
+ * before the server is created; NULL (the default) = none. The server never
+ * sets it. */
+typedef int dpdk_port_after_eal_fn(void *context, struct dpdk_port *port, char *error,
+                                   size_t error_bytes);
+void dpdk_port_set_after_eal_hook(dpdk_port_after_eal_fn *hook, void *context);
+
 /* Stops and closes the port, frees the rings, pools and EAL
  * (rte_eal_cleanup). Every transport on it must be destroyed first. */
 void dpdk_port_destroy(struct dpdk_port *port);
@@ -120,6 +132,10 @@ enum dpdk_counter {
     DPDK_COUNTER_BROADCAST_COPIES,    /* ARP copies made for other shards (in steered_out) */
     DPDK_COUNTER_BROADCAST_COPY_FAILED, /* ARP copies for other shards not made (no mbuf) */
     DPDK_COUNTER_IDLE_SLEEPS,
+    /* TSC cycles of the loop's turns that moved a frame or ran a wake:
+     * receive, the netstack, the shard's callbacks (decode, reads, reply
+     * encode) and transmit; empty polls and sleeps are not counted. */
+    DPDK_COUNTER_BUSY_CYCLES,
     DPDK_COUNTER_COUNT
 };
 

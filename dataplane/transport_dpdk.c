@@ -14,6 +14,7 @@
 #include <linux/futex.h>
 #include <sys/syscall.h>
 
+#include <rte_cycles.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
@@ -396,10 +397,14 @@ static uint32_t drain_steered(struct transport_dpdk *t, uint64_t now)
 static bool poll_once(struct transport_dpdk *t)
 {
     uint64_t now = now_us();
-    uint32_t received = receive_burst(t, now);
-    if (t->queue_count > 1) {
-        received += drain_steered(t, now);
-    }
+    /* Frames other shards received for us first: they arrived before
+     * anything our own queue holds now. A flow's frames change queue once
+     * (the tap, or a NIC without our RSS, first picks a queue by its own
+     * hash, then follows our replies), and a frame handed over must not be
+     * overtaken by a later one that came straight to us (a RST that
+     * overtakes the handshake's ACK is lost). */
+    uint32_t received = t->queue_count > 1 ? drain_steered(t, now) : 0;
+    received += receive_burst(t, now);
     uint64_t frames_before = t->counters[DPDK_COUNTER_TX_FRAMES] + t->tx_count;
     t->next_timer_us = netstack_poll(t->stack, now);
     bool sent = t->counters[DPDK_COUNTER_TX_FRAMES] + t->tx_count != frames_before;
@@ -453,6 +458,7 @@ static int dpdk_run_once(struct transport *transport, int timeout_ms)
     t->delivered = false;
     /* Bounded by the deadline (or, with -1, by the first delivery or wake). */
     for (;;) {
+        uint64_t turn_start_cycles = rte_rdtsc();
         bool worked = poll_once(t);
         t->polls_since_publish++;
         uint32_t bits = atomic_load_explicit(&t->wake_bits, memory_order_relaxed) != 0
@@ -461,6 +467,10 @@ static int dpdk_run_once(struct transport *transport, int timeout_ms)
         if (bits & DPDK_WAKE_REQUESTED) {
             t->callbacks.woken(t->shard);
             t->delivered = true;
+        }
+        if (worked || bits != 0) {
+            /* Only turns that did work: the cost per request, not the spin. */
+            t->counters[DPDK_COUNTER_BUSY_CYCLES] += rte_rdtsc() - turn_start_cycles;
         }
         if (worked || (bits & DPDK_WAKE_KICKED)) {
             t->idle_polls = 0;

@@ -143,7 +143,10 @@ struct netstack_counters {
     /* connections_max reached, the shard said no, or netstack_connect
      * could not open */
     uint64_t tcp_connections_refused;
-    uint64_t tcp_syn_backlog_full;      /* syn_backlog_max reached: SYN dropped */
+    uint64_t tcp_syn_backlog_full;      /* syn_backlog_max reached: SYN answered with a cookie */
+    uint64_t tcp_syn_cookies_sent;      /* cookie SYN-ACKs that left (no route: not counted) */
+    uint64_t tcp_syn_cookies_accepted;  /* ACKs that returned a valid cookie */
+    uint64_t tcp_syn_cookies_rejected;  /* ACKs for no connection, cookies lately sent, not one */
     uint64_t tcp_resets_sent;
     uint64_t tcp_resets_received;
     uint64_t tcp_segments_received;

@@ -186,6 +186,18 @@ struct netstack_connection {
     uint32_t fin_out_of_order_seq;
 };
 
+/* Cookies remembered as spent (a power of two; a collision forgets the
+ * older one, which then could open a ghost again: rare, and bounded by the
+ * session timeout). */
+#define TCP_SPENT_COOKIES 1024u
+
+struct tcp_spent_cookie {
+    uint32_t cookie;
+    uint32_t remote_ipv4;
+    uint16_t remote_port;
+    bool used;
+};
+
 struct tcp_table {
     struct netstack_config config;
     struct tcp_output output;
@@ -218,6 +230,18 @@ struct tcp_table {
 
     uint64_t challenge_second_start_us; /* RFC 5961 7's one-second window */
     uint32_t challenge_acks_this_second;
+
+    /* SYN cookies: an ACK is checked as a cookie only while one sent lately
+     * can still be answered (Linux's tcp_synq_no_recent_overflow): with no
+     * flood, blind guesses at the 25-bit check get no chance at all. */
+    bool cookie_sent;             /* cookie_sent_us is meaningful */
+    uint64_t cookie_sent_us;      /* the last cookie SYN-ACK that left */
+    /* Cookies that opened a connection, direct-mapped by cookie value: a
+     * cookie opens one connection. Without this, the handshake's ACK or
+     * first data segment arriving again after that connection is gone (a
+     * duplicate, or reordered behind the client's RST) would open a ghost
+     * that only the session timeout closes. */
+    struct tcp_spent_cookie spent_cookies[TCP_SPENT_COOKIES];
 };
 
 /* ---- sequence numbers ---- */
@@ -295,6 +319,105 @@ static uint32_t initial_sequence(const struct tcp_table *table, const struct tcp
             tuple[w * 4 + b] = (uint8_t)(words[w] >> (8u * b));
     uint64_t hash = siphash24(table->config.isn_secret, tuple, sizeof tuple);
     return (uint32_t)hash + (uint32_t)(now_us / 4u);
+}
+
+/* ---- SYN cookies (RFC 4987 3.6, as Linux's tcp_syncookies = 1) ----
+ *
+ * When the SYN queue is full, a SYN is answered with a SYN-ACK whose ISN
+ * encodes what the handshake needs, and no state is kept; the ACK that
+ * returns it (ack - 1 = the cookie) opens the connection directly. The
+ * cookie's 32 bits:
+ *
+ *   31..27  counter mod 32: the 64 s period it was made in (Linux's unit)
+ *   26..2   25 bits of SipHash-2-4 (isn_secret) over a domain tag (so it
+ *           is independent of the ISN hash), the 4-tuple, the client's ISN,
+ *           the full counter and the MSS index
+ *    1..0   index into cookie_mss_table: the largest MSS not above the
+ *           peer's (536 when it offers no option, and, as in Linux, also
+ *           when it offers less)
+ *
+ * A cookie is valid in the period it was made and the next (it lives 64 to
+ * 128 s). The client's ISN is in the hash, so only a segment at exactly
+ * ISN + 1 is accepted: a later segment (the ACK and the first data lost)
+ * cannot open the connection past bytes never seen; it gets a RST, as in
+ * Linux. What the cookie cannot carry is lost: window scaling (it would
+ * need timestamps, which we do not implement), so the SYN-ACK offers none
+ * and the connection runs unscaled both ways (at most a 64 KiB window);
+ * SACK and timestamps we never offer anyway; and the SYN-ACK is never
+ * retransmitted (the client's SYN retransmission asks again). */
+#define TCP_COOKIE_PERIOD_US (64ull * TCP_US_PER_S)
+#define TCP_COOKIE_PERIODS_VALID 2u        /* the current and the previous */
+#define TCP_COOKIE_COUNTER_BITS 5u
+#define TCP_COOKIE_MSS_BITS 2u
+#define TCP_COOKIE_HASH_BITS (32u - TCP_COOKIE_COUNTER_BITS - TCP_COOKIE_MSS_BITS)
+#define TCP_COOKIE_COUNTER_SHIFT (32u - TCP_COOKIE_COUNTER_BITS)
+#define TCP_COOKIE_COUNTER_MASK ((1u << TCP_COOKIE_COUNTER_BITS) - 1u)
+#define TCP_COOKIE_MSS_MASK ((1u << TCP_COOKIE_MSS_BITS) - 1u)
+#define TCP_COOKIE_HASH_MASK ((1u << TCP_COOKIE_HASH_BITS) - 1u)
+#define TCP_COOKIE_MESSAGE_BYTES 33u       /* tag 8, tuple 12, ISN 4, counter 8, MSS index 1 */
+
+/* Common path MSS values (Linux's table, with 1220: IPv6's minimum MTU
+ * tunnelled), ascending. */
+static const uint16_t cookie_mss_table[1u << TCP_COOKIE_MSS_BITS] = {536, 1220, 1440, 1460};
+
+static_assert(TCP_COOKIE_PERIODS_VALID <= (1u << TCP_COOKIE_COUNTER_BITS),
+              "the counter bits tell every valid period apart");
+
+static uint32_t cookie_mss_index(uint16_t peer_mss)
+{
+    uint32_t index = TCP_COOKIE_MSS_MASK;
+    while (index > 0 && cookie_mss_table[index] > peer_mss)
+        index--;
+    return index;
+}
+
+static void put_le(uint8_t *bytes, uint64_t value, unsigned size)
+{
+    for (unsigned i = 0; i < size; i++)
+        bytes[i] = (uint8_t)(value >> (8u * i));
+}
+
+/* The cookie for the SYN's 4-tuple and ISN, made in period `counter`. */
+static uint32_t cookie_make(const struct tcp_table *table, const struct tcp_segment *segment,
+                            uint32_t client_isn, uint64_t counter, uint32_t mss_index)
+{
+    assert(mss_index <= TCP_COOKIE_MSS_MASK);
+    static const uint8_t domain_tag[8] = {'s', 'y', 'n', 'c', 'o', 'o', 'k', 1};
+    uint8_t message[TCP_COOKIE_MESSAGE_BYTES];
+    memcpy(message, domain_tag, sizeof domain_tag);
+    put_le(message + 8, segment->local_ipv4, 4);
+    put_le(message + 12, segment->remote_ipv4, 4);
+    put_le(message + 16, ((uint32_t)segment->local_port << 16) | segment->remote_port, 4);
+    put_le(message + 20, client_isn, 4);
+    put_le(message + 24, counter, 8);
+    message[32] = (uint8_t)mss_index;
+    uint64_t hash = siphash24(table->config.isn_secret, message, sizeof message);
+    return ((uint32_t)(counter & TCP_COOKIE_COUNTER_MASK) << TCP_COOKIE_COUNTER_SHIFT) |
+           (((uint32_t)hash & TCP_COOKIE_HASH_MASK) << TCP_COOKIE_MSS_BITS) | mss_index;
+}
+
+/* True when the ACK returns a cookie we made for its 4-tuple, with
+ * seq - 1 as the client's ISN, in this period or the previous one; then
+ * *mss_index says which MSS the SYN offered. */
+static bool cookie_valid(const struct tcp_table *table, const struct tcp_segment *segment,
+                         uint64_t now_us, uint32_t *mss_index)
+{
+    uint32_t cookie = segment->ack - 1;
+    uint64_t counter_now = now_us / TCP_COOKIE_PERIOD_US;
+    uint32_t counter_low = cookie >> TCP_COOKIE_COUNTER_SHIFT;
+    /* How many periods ago, modulo 32 (wraps of the low bits cancel). */
+    uint32_t age = (uint32_t)((counter_now - counter_low) & TCP_COOKIE_COUNTER_MASK);
+    if (age >= TCP_COOKIE_PERIODS_VALID || age > counter_now)
+        return false;
+    *mss_index = cookie & TCP_COOKIE_MSS_MASK;
+    return cookie == cookie_make(table, segment, segment->seq - 1, counter_now - age, *mss_index);
+}
+
+/* Cookies are looked at only while one sent can still come back. */
+static bool cookies_recently_sent(const struct tcp_table *table, uint64_t now_us)
+{
+    return table->cookie_sent &&
+           now_us - table->cookie_sent_us < TCP_COOKIE_PERIODS_VALID * TCP_COOKIE_PERIOD_US;
 }
 
 /* ---- byte rings ---- */
@@ -803,6 +926,38 @@ static void send_reset_for_segment(struct tcp_table *table, const struct tcp_seg
         out.header.flags = TCP_FLAG_RST | TCP_FLAG_ACK;
     }
     output_segment(table, &out, 1);
+}
+
+/* The window a cookie SYN-ACK advertises: unscaled (no window scale
+ * option), so at most 65535; the connection keeps it as rcv_adv. */
+static uint32_t cookie_window(const struct tcp_table *table)
+{
+    return min_u32(table->receive_window_max, TCP_WINDOW_FIELD_MAX);
+}
+
+/* The SYN found the queue full: a SYN-ACK with a cookie for ISN, no state. */
+static void send_cookie_synack(struct tcp_table *table, const struct tcp_segment *syn,
+                               uint64_t now_us)
+{
+    uint16_t peer_mss = syn->mss ? syn->mss : TCP_MSS_DEFAULT;
+    uint64_t counter = now_us / TCP_COOKIE_PERIOD_US;
+    struct tcp_segment_out out;
+    memset(&out, 0, sizeof out);
+    out.header.remote_ipv4 = syn->remote_ipv4;
+    out.header.local_ipv4 = syn->local_ipv4;
+    out.header.remote_port = syn->remote_port;
+    out.header.local_port = syn->local_port;
+    out.header.seq = cookie_make(table, syn, syn->seq, counter, cookie_mss_index(peer_mss));
+    out.header.ack = syn->seq + 1;
+    out.header.flags = TCP_FLAG_SYN | TCP_FLAG_ACK;
+    out.header.window = (uint16_t)cookie_window(table);
+    out.header.mss = table->our_mss;
+    out.header.has_window_scale = false; /* a cookie cannot remember a shift */
+    if (!output_segment(table, &out, 1))
+        return; /* no route or no buffer: the client's SYN retransmission asks again */
+    table->counters->tcp_syn_cookies_sent++;
+    table->cookie_sent = true;
+    table->cookie_sent_us = now_us;
 }
 
 /* ---- ACKs to segments we refuse (rate limits) ---- */
@@ -1500,19 +1655,121 @@ static void synchronized_input(struct tcp_table *table, struct netstack_connecti
         fin_in_order(table, c, now_us);
 }
 
-static void listen_input(struct tcp_table *table, const struct tcp_segment *segment,
-                         uint64_t now_us)
+/* A passive open's handshake is complete (the SYN_RECEIVED entry's ACK, or a
+ * cookie's): ESTABLISHED, counted against connections_max (checked by the
+ * caller), the shard's `accepted`, then the ACK itself (its window, data and
+ * FIN) as any segment. */
+static void passive_open_established(struct tcp_table *table, struct netstack_connection *c,
+                                     const struct tcp_segment *segment, uint64_t now_us)
+{
+    assert(c->pool_class == TCP_CLASS_NONE && c->snd_una == segment->ack);
+    assert(table->count_active + table->count_connecting < table->config.connections_max);
+    c->pool_class = TCP_CLASS_ACTIVE;
+    table->count_active++;
+    table->counters->tcp_connections_established = table->count_active;
+    c->state = TCP_ESTABLISHED;
+    c->retransmit_at_us = TCP_NEVER_US;
+    c->cwnd = TCP_INITIAL_WINDOW_SEGMENTS * c->send_mss;
+    c->keepalive_at_us = now_us + (uint64_t)table->config.keepalive_idle_ms * TCP_US_PER_MS;
+    /* The shard holds the handle during `accepted` already: it may send or
+     * close from inside it. */
+    c->shard_holds = true;
+    void *user = table->callbacks.accepted
+                     ? table->callbacks.accepted(table->context, c, c->remote_ipv4,
+                                                 c->remote_port)
+                     : NULL;
+    if (!user) {
+        c->shard_holds = false;
+        table->counters->tcp_connections_refused++;
+        send_reset(table, c);
+        c->dead = true;
+        return;
+    }
+    c->user = user;
+    table->counters->tcp_connections_opened++;
+    synchronized_input(table, c, segment, now_us);
+}
+
+/* An ACK to the listening port for no connection: a SYN cookie coming back
+ * opens the connection (returned, for the caller to settle); anything else
+ * gets a RST, as RFC 9293 says. */
+static struct netstack_connection *cookie_ack_input(struct tcp_table *table,
+                                                    const struct tcp_segment *segment,
+                                                    uint64_t now_us)
+{
+    assert((segment->flags & TCP_FLAG_ACK) && !(segment->flags & (TCP_FLAG_SYN | TCP_FLAG_RST)));
+    if (!cookies_recently_sent(table, now_us)) {
+        send_reset_for_segment(table, segment);
+        return NULL;
+    }
+    uint32_t mss_index = 0;
+    if (!cookie_valid(table, segment, now_us, &mss_index)) {
+        table->counters->tcp_syn_cookies_rejected++;
+        send_reset_for_segment(table, segment);
+        return NULL;
+    }
+    struct tcp_spent_cookie *spent =
+        &table->spent_cookies[(segment->ack - 1u) & (TCP_SPENT_COOKIES - 1u)];
+    if (spent->used && spent->cookie == segment->ack - 1u &&
+        spent->remote_ipv4 == segment->remote_ipv4 && spent->remote_port == segment->remote_port) {
+        table->counters->tcp_syn_cookies_rejected++; /* its connection came and went */
+        send_reset_for_segment(table, segment);
+        return NULL;
+    }
+    table->counters->tcp_syn_cookies_accepted++;
+    if (table->count_active + table->count_connecting >= table->config.connections_max) {
+        table->counters->tcp_connections_refused++;
+        send_reset_for_segment(table, segment); /* seq = its ack: our ISN + 1 */
+        return NULL;
+    }
+    *spent = (struct tcp_spent_cookie){.cookie = segment->ack - 1u,
+                                       .remote_ipv4 = segment->remote_ipv4,
+                                       .remote_port = segment->remote_port,
+                                       .used = true};
+    /* Only the class limits bound the pool: connections_max has room, so
+     * a slot does too (connection_allocate asserts it). */
+    struct netstack_connection *c = connection_allocate(table, segment);
+    c->irs = segment->seq - 1;
+    c->rcv_nxt = segment->seq;
+    c->rcv_adv = c->rcv_nxt + cookie_window(table); /* what the SYN-ACK offered */
+    c->iss = segment->ack - 1;
+    c->snd_una = c->snd_nxt = c->snd_max = segment->ack;
+    c->recover = c->iss;
+    c->snd_wl1 = c->irs; /* the ACK's own window is taken as an update */
+    c->snd_wl2 = c->iss;
+    uint16_t peer_mss = cookie_mss_table[mss_index];
+    c->send_mss = (uint16_t)min_u32(peer_mss, table->our_mss);
+    c->rcv_mss = min_u32(min_u32(table->our_mss, peer_mss), TCP_MSS_DEFAULT);
+    /* No window scaling either way (snd_shift = rcv_shift = 0), and no RTT
+     * sample: nothing remembers when the SYN-ACK left. */
+    c->rto_base_us = TCP_RTO_INITIAL_US;
+    c->ssthresh = TCP_CWND_MAX_BYTES;
+    passive_open_established(table, c, segment, now_us);
+    return c;
+}
+
+/* A segment to the listening port that has no connection. Returns a
+ * connection a cookie opened (the caller settles it), else NULL. */
+static struct netstack_connection *listen_input(struct tcp_table *table,
+                                                const struct tcp_segment *segment,
+                                                uint64_t now_us)
 {
     assert(listening_on(table, segment->local_port));
     if (segment->flags & TCP_FLAG_RST)
-        return;
+        return NULL;
+    if ((segment->flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_ACK)
+        return cookie_ack_input(table, segment, now_us);
     if ((segment->flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) != TCP_FLAG_SYN) {
         send_reset_for_segment(table, segment);
-        return;
+        return NULL;
     }
     if (table->count_syn >= table->config.syn_backlog_max) {
+        /* Linux's tcp_syncookies = 1: cookies only when the queue is full,
+         * so a flood of half-open entries that never complete cannot keep
+         * new clients out for their SYN-ACK retries (63 s). */
         table->counters->tcp_syn_backlog_full++;
-        return;
+        send_cookie_synack(table, segment, now_us);
+        return NULL;
     }
     struct netstack_connection *c = connection_allocate(table, segment);
     c->pool_class = TCP_CLASS_SYN;
@@ -1542,6 +1799,7 @@ static void listen_input(struct tcp_table *table, const struct tcp_segment *segm
     send_synack(table, c, now_us);
     c->retransmit_at_us = now_us + TCP_SYNACK_TIMEOUT_US;
     timers_changed(table, c);
+    return NULL;
 }
 
 static void syn_received_input(struct tcp_table *table, struct netstack_connection *c,
@@ -1580,33 +1838,10 @@ static void syn_received_input(struct tcp_table *table, struct netstack_connecti
         return;
     }
     class_leave(table, c);
-    c->pool_class = TCP_CLASS_ACTIVE;
-    table->count_active++;
-    table->counters->tcp_connections_established = table->count_active;
-    c->state = TCP_ESTABLISHED;
     c->snd_una = segment->ack;
-    c->retransmit_at_us = TCP_NEVER_US;
-    c->cwnd = TCP_INITIAL_WINDOW_SEGMENTS * c->send_mss;
     if (c->synack_retries == 0) /* Karn: only an unrepeated SYN-ACK times the path */
         rtt_sample(c, now_us - c->synack_sent_us);
-    c->keepalive_at_us = now_us + (uint64_t)table->config.keepalive_idle_ms * TCP_US_PER_MS;
-    /* The shard holds the handle during `accepted` already: it may send or
-     * close from inside it. */
-    c->shard_holds = true;
-    void *user = table->callbacks.accepted
-                     ? table->callbacks.accepted(table->context, c, c->remote_ipv4,
-                                                 c->remote_port)
-                     : NULL;
-    if (!user) {
-        c->shard_holds = false;
-        table->counters->tcp_connections_refused++;
-        send_reset(table, c);
-        c->dead = true;
-        return;
-    }
-    c->user = user;
-    table->counters->tcp_connections_opened++;
-    synchronized_input(table, c, segment, now_us);
+    passive_open_established(table, c, segment, now_us);
 }
 
 /* The SYN-ACK of our SYN: ESTABLISHED, the shard's `accepted`, our ACK. */
@@ -1703,7 +1938,9 @@ static void time_wait_input(struct tcp_table *table, struct netstack_connection 
         seq_gt(segment->seq, c->rcv_nxt) && listening_on(table, c->local_port)) {
         /* A new incarnation (RFC 9293 3.10.7.4 / RFC 6191): reuse the tuple. */
         connection_free(table, c);
-        listen_input(table, segment, now_us);
+        struct netstack_connection *opened = listen_input(table, segment, now_us);
+        assert(!opened); /* a SYN never opens a connection by itself */
+        (void)opened;
         return;
     }
     if (segment->flags & TCP_FLAG_FIN) {
@@ -1775,7 +2012,9 @@ void tcp_input(struct tcp_table *table, const struct tcp_segment *segment, uint6
     struct netstack_connection *c = lookup(table, segment);
     if (!c) {
         if (listening_on(table, segment->local_port)) {
-            listen_input(table, segment, now_us);
+            c = listen_input(table, segment, now_us);
+            if (c) /* a SYN cookie's ACK opened it */
+                connection_settle(table, c, now_us);
         } else {
             table->counters->frames_not_for_us++;
             send_reset_for_segment(table, segment);

@@ -10,7 +10,8 @@
  *
  * What it does (RFC 9293; active opens through SYN_SENT, SYN resent on the
  * RFC 6298 initial RTO doubling, tcp_syn_retries times): a bounded SYN queue
- * (syn_backlog_max, SYN-ACK retransmitted), MSS and window scaling
+ * (syn_backlog_max, SYN-ACK retransmitted) and SYN cookies when it is full
+ * (RFC 4987; see tcp.c), MSS and window scaling
  * (RFC 7323), in-order delivery with reassembly of out-of-order segments
  * (out_of_order_segments_max), retransmission with RFC 6298 timers
  * (Karn's rule, exponential backoff, retransmissions_max), fast retransmit
@@ -95,7 +96,8 @@ struct tcp_table *tcp_create(const struct netstack_config *config,
 void tcp_destroy(struct tcp_table *table);
 
 /* One received segment (checksum good, addressed to our IPv4 address). A
- * segment for no known connection and not a SYN to listen_port gets a RST,
+ * segment for no known connection gets a RST unless it is a SYN to
+ * listen_port or an ACK returning a valid SYN cookie,
  * as RFC 9293 says (counted in frames_not_for_us). */
 void tcp_input(struct tcp_table *table, const struct tcp_segment *segment, uint64_t now_us);
 /* Timers, delivery of resumed receive buffers, deferred callbacks, and

@@ -23,7 +23,8 @@ import servers
 HERE = os.path.dirname(os.path.abspath(__file__))
 # Each file's tests run once more, against the sanitized server. Chosen for
 # the code they drive: durability (log, snapshots, recovery, faults, exit
-# paths), startup and config, bad input, and the watch/read guarantees.
+# paths), startup and config, bad input, the watch/read guarantees,
+# ensembles, and the DPDK transport with its own TCP/IP (bad frames too).
 SANITIZED_TEST_FILES = [
     "test_durability_config.py",
     "test_durability_faults.py",
@@ -35,6 +36,8 @@ SANITIZED_TEST_FILES = [
     "test_ensemble.py",
     "test_ensemble_partition.py",
     "test_reconfig.py",
+    "test_dpdk.py",
+    "test_dpdk_bad_input.py",
 ]
 RUN_TIMEOUT_S = 900
 

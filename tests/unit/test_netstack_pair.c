@@ -15,8 +15,11 @@
  * client, a close from the server, or a RST from either (the send-buffer-
  * full path), and at the end both stacks hold nothing: no connection, no
  * timer, opened == closed. A SYN flood against the server while the real
- * connections work. The client reaches the server by ARP first: its first
- * SYNs are dropped for want of a route and leave when the reply comes. */
+ * connections work, and new connections opened during the flood, once the
+ * server's SYN queue is full: SYN cookies let them in at once (without
+ * them they would wait for the flood's entries to give up, 63 s). The
+ * client reaches the server by ARP first: its first SYNs are dropped for
+ * want of a route and leave when the reply comes. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -40,7 +43,12 @@
 #define SERVER 0
 #define CLIENT 1
 #define NODES 2
-#define PAIRS_MAX 20u
+#define PAIRS_MAX 24u
+/* Late pairs open once this many flood SYNs found the SYN queue full. */
+#define LATE_OPEN_AFTER_BACKLOG_FULL 100u
+/* ... and the server must have accepted all of them within this (far
+ * below the 63 s a full queue of never-answered SYNs lasts). */
+#define LATE_ACCEPT_US_MAX (10ull * 1000000ull)
 #define FRAME_BYTES_MAX 2048u          /* MTU 1500, no TSO */
 #define LINK_FRAMES_MAX 20000u         /* frames in flight; beyond: tail drop */
 #define STEPS_MAX 20000000ull          /* event loop iterations, per run */
@@ -149,13 +157,17 @@ struct scenario {
     uint64_t pause_at_us;
     uint64_t resume_at_us;
     /* SYN flood against the server: flood_syns frames, flood_per_ms each
-     * millisecond, from flood_delay_us after every pair is up (a flood
-     * without SYN cookies fills the backlog for 63 s: it is the working
-     * connections that must not be harmed) */
+     * millisecond, from flood_delay_us after every first pair is up (its
+     * never-answered SYNs keep the backlog full for 63 s: the working
+     * connections must not be harmed, and new ones get in by SYN cookies) */
     uint32_t flood_syns;
     uint64_t flood_delay_us;
     uint32_t flood_per_ms;
     uint32_t server_syn_backlog_max;
+    /* The last late_pairs of `pairs` are opened only during the flood,
+     * after LATE_OPEN_AFTER_BACKLOG_FULL SYNs found the server's queue
+     * full: they get in by SYN cookies. */
+    unsigned late_pairs;
     uint64_t virtual_us_max;
 };
 
@@ -172,9 +184,11 @@ struct sim {
     uint32_t flood_sent;
     uint64_t flood_first_us;  /* when the first flood SYN went in */
     uint64_t work_done_us;    /* when every endpoint had finished its work (0: not yet) */
-    uint64_t all_accepted_us; /* when the server had accepted every pair (0: not yet) */
+    uint64_t all_accepted_us; /* when the server had accepted every first pair (0: not yet) */
     bool flood_started;
     uint64_t flood_next_us;
+    uint64_t late_opened_us;   /* when the late pairs were opened (0: not yet) */
+    uint64_t late_accepted_us; /* when the server had accepted them all (0: not yet) */
     bool paused_done, resumed_done;
     uint8_t *oversize; /* a buffer larger than any send buffer */
     size_t oversize_bytes;
@@ -700,9 +714,25 @@ static bool all_pairs_closed(const struct sim *sim)
     return true;
 }
 
+/* The pairs opened at the start (the late ones come during the flood). */
+static unsigned first_pairs(const struct scenario *scenario)
+{
+    assert_true(scenario->late_pairs <= scenario->pairs);
+    return scenario->pairs - scenario->late_pairs;
+}
+
+/* Pairs [first, end) accepted at `node`. */
+static bool pairs_accepted(const struct sim *sim, int node, unsigned first, unsigned end)
+{
+    for (unsigned i = first; i < end; i++)
+        if (!sim->nodes[node].endpoints[i].ever_accepted)
+            return false;
+    return true;
+}
+
 static bool all_pairs_accepted(const struct sim *sim, int node)
 {
-    for (unsigned i = 0; i < sim->scenario->pairs; i++)
+    for (unsigned i = 0; i < first_pairs(sim->scenario); i++)
         if (!sim->nodes[node].endpoints[i].ever_accepted)
             return false;
     return true;
@@ -752,16 +782,43 @@ static void deliver(struct sim *sim, const struct link_event *event)
     netstack_input(node->stack, event->bytes, event->size, 0, sim->now_us);
 }
 
+/* Pairs [first, end) connect now, each from the first free ephemeral port:
+ * FIRST + its index, while every pair before it still holds its own. */
+static void open_pairs(struct sim *sim, unsigned first, unsigned end)
+{
+    struct node *client = &sim->nodes[CLIENT];
+    for (unsigned i = first; i < end; i++) {
+        struct endpoint *endpoint = &client->endpoints[i];
+        endpoint->handle = netstack_connect(client->stack, SERVER_IPV4, SERVER_PORT, endpoint,
+                                            sim->now_us);
+        assert_non_null(endpoint->handle);
+        endpoint->open = true;
+    }
+}
+
 /* Runs until all pairs are closed on both sides and nothing is left (no
  * frame in flight, no timer armed), within the scenario's virtual time. */
 static void sim_run(struct sim *sim)
 {
     const struct scenario *scenario = sim->scenario;
+    const struct netstack_counters *sc = netstack_counters(sim->nodes[SERVER].stack);
     for (uint64_t step = 0; step < STEPS_MAX; step++) {
         if (scenario->flood_syns && !sim->flood_started && all_pairs_accepted(sim, SERVER)) {
             sim->flood_started = true;
             sim->flood_next_us = sim->now_us + scenario->flood_delay_us;
         }
+        if (scenario->late_pairs && sim->late_opened_us == 0 &&
+            sc->tcp_syn_backlog_full >= LATE_OPEN_AFTER_BACKLOG_FULL) {
+            /* The early pairs work for seconds yet: ports FIRST + 0.. are
+             * all taken, so the late ones get theirs by index. */
+            for (unsigned i = 0; i < first_pairs(scenario); i++)
+                assert_true(sim->nodes[CLIENT].endpoints[i].open);
+            sim->late_opened_us = sim->now_us;
+            open_pairs(sim, first_pairs(scenario), scenario->pairs);
+        }
+        if (sim->late_opened_us && sim->late_accepted_us == 0 &&
+            pairs_accepted(sim, SERVER, first_pairs(scenario), scenario->pairs))
+            sim->late_accepted_us = sim->now_us;
         application_step(sim);
         if (sim->work_done_us == 0 && all_work_done(sim))
             sim->work_done_us = sim->now_us;
@@ -922,17 +979,11 @@ static void run_scenario(const struct scenario *scenario, uint64_t seed)
     struct node *client = &sim->nodes[CLIENT];
     struct node *server = &sim->nodes[SERVER];
     /* All at once, before the client knows the server's MAC. */
-    for (unsigned i = 0; i < scenario->pairs; i++) {
-        struct endpoint *endpoint = &client->endpoints[i];
-        endpoint->handle = netstack_connect(client->stack, SERVER_IPV4, SERVER_PORT, endpoint,
-                                            sim->now_us);
-        assert_non_null(endpoint->handle);
-        endpoint->open = true;
-    }
+    open_pairs(sim, 0, first_pairs(scenario));
     const struct netstack_counters *cc = netstack_counters(client->stack);
     const struct netstack_counters *sc = netstack_counters(server->stack);
     assert_int_equal(cc->arp_requests_sent, 1);
-    assert_int_equal(cc->tx_frames_dropped_no_route, scenario->pairs);
+    assert_int_equal(cc->tx_frames_dropped_no_route, first_pairs(scenario));
     sim_run(sim);
 
     for (int n = 0; n < NODES; n++) {
@@ -997,9 +1048,27 @@ static void run_scenario(const struct scenario *scenario, uint64_t seed)
         assert_true(sim->flood_first_us < sim->work_done_us);
         assert_true(sim->flood_first_us + US_PER_S / 2 < sim->work_done_us);
     }
+    if (scenario->late_pairs) {
+        /* Opened while the flood was on and the queue full; in at once,
+         * every one by a cookie (its ACK, or its first data when the ACK
+         * was lost). (Rejected cookies are no failure: a stray ACK of a
+         * connection the server reset counts as one while cookies are
+         * recent, and gets its RST as before.) */
+        assert_true(sim->late_opened_us > sim->flood_first_us);
+        assert_true(sim->late_opened_us <
+                    sim->flood_first_us + scenario->flood_syns / scenario->flood_per_ms * US_PER_MS);
+        assert_true(sim->late_accepted_us > 0);
+        if (sim->late_accepted_us - sim->late_opened_us > LATE_ACCEPT_US_MAX)
+            fail_msg("%s seed %llu: the late pairs took %.1f s to be accepted", scenario->name,
+                     (unsigned long long)seed,
+                     (double)(sim->late_accepted_us - sim->late_opened_us) / US_PER_S);
+        assert_int_equal(sc->tcp_syn_cookies_accepted, scenario->late_pairs);
+        assert_true(sc->tcp_syn_cookies_sent >= scenario->late_pairs);
+    }
     print_message("  %s seed %llu: %.1f s virtual, frames %llu/%llu, lost %llu dup %llu "
                   "reordered %llu corrupted %llu, retransmissions %llu/%llu, probes %llu, "
-                  "backlog full %llu, server ARP requests %llu\n",
+                  "backlog full %llu, cookies sent %llu accepted %llu, late pairs in %.3f s, "
+                  "server ARP requests %llu\n",
                   scenario->name, (unsigned long long)seed, (double)sim->now_us / US_PER_S,
                   (unsigned long long)server->frames_delivered,
                   (unsigned long long)client->frames_delivered,
@@ -1010,6 +1079,11 @@ static void run_scenario(const struct scenario *scenario, uint64_t seed)
                   (unsigned long long)cc->tcp_retransmissions,
                   (unsigned long long)cc->tcp_zero_window_probes,
                   (unsigned long long)sc->tcp_syn_backlog_full,
+                  (unsigned long long)sc->tcp_syn_cookies_sent,
+                  (unsigned long long)sc->tcp_syn_cookies_accepted,
+                  sim->late_opened_us
+                      ? (double)(sim->late_accepted_us - sim->late_opened_us) / US_PER_S
+                      : 0.0,
                   (unsigned long long)sc->arp_requests_sent);
     assert_int_equal(sim->link_overflow, 0);
     sim_destroy(sim);
@@ -1098,7 +1172,8 @@ static void test_syn_flood_while_working(void **state)
     const struct scenario scenario = {
         .name = "SYN flood",
         .workload = WORKLOAD_REQUESTS,
-        .pairs = 20,
+        .pairs = 24, /* 20 from the start, 4 opened during the flood */
+        .late_pairs = 4,
         .requests_per_pair = 20,
         .request_bytes_max = 16u * 1024u,
         .request_interval_us = 100 * US_PER_MS, /* 2 s of work per connection */

@@ -1490,14 +1490,423 @@ static void test_syn_backlog_full(void **state)
     h->config.syn_backlog_max = 2;
     harness_start(h);
     for (uint16_t port = 1; port <= 3; port++)
-        inject(h, (struct inject){.flags = TCP_FLAG_SYN, .seq = 1, .remote_port = port});
-    next_segment(h);
-    next_segment(h);
+        inject(h, (struct inject){.flags = TCP_FLAG_SYN, .seq = 1, .remote_port = port,
+                                  .has_window_scale = true, .window_scale = 7});
+    /* Two queued (their SYN-ACKs offer window scaling), the third answered
+     * with a cookie (none: it cannot be remembered) and not queued. */
+    assert_true(next_segment(h)->header.has_window_scale);
+    assert_true(next_segment(h)->header.has_window_scale);
+    struct captured *cookie = next_segment(h);
+    assert_int_equal(cookie->header.flags, TCP_FLAG_SYN | TCP_FLAG_ACK);
+    assert_false(cookie->header.has_window_scale);
     expect_no_segment(h);
     assert_int_equal(h->counters.tcp_syn_backlog_full, 1);
+    assert_int_equal(h->counters.tcp_syn_cookies_sent, 1);
     /* A retransmitted SYN of a queued one gets the SYN-ACK again. */
     inject(h, (struct inject){.flags = TCP_FLAG_SYN, .seq = 1, .remote_port = 1});
     assert_int_equal(next_segment(h)->header.flags, TCP_FLAG_SYN | TCP_FLAG_ACK);
+    /* Only the queued ones are resent at 1 s: the cookie kept no state. */
+    poll_at(h, 1000 * MS);
+    assert_int_equal(next_segment(h)->header.remote_port, 1);
+    assert_int_equal(next_segment(h)->header.remote_port, 2);
+    expect_no_segment(h);
+    harness_free(h);
+}
+
+/* ---- SYN cookies (the SYN queue full) ---- */
+
+/* Fills the SYN queue: syn_backlog_max half-open entries from ports
+ * 1, 2, ... (SYN-ACKs read). */
+static void fill_syn_queue(struct harness *h)
+{
+    for (uint32_t i = 0; i < h->config.syn_backlog_max; i++) {
+        inject(h, (struct inject){.flags = TCP_FLAG_SYN, .seq = 1, .window = 1000,
+                                  .remote_port = (uint16_t)(1 + i)});
+        assert_int_equal(next_segment(h)->header.flags, TCP_FLAG_SYN | TCP_FLAG_ACK);
+    }
+    assert_int_equal(h->counters.tcp_syn_backlog_full, 0);
+}
+
+/* A SYN from `port` (offering MSS `mss`, 0: no option, and window scale 7)
+ * that finds the queue full: checks the cookie SYN-ACK, returns its ISN. */
+static uint32_t cookie_synack(struct harness *h, uint16_t port, uint16_t mss)
+{
+    uint64_t sent_before = h->counters.tcp_syn_cookies_sent;
+    uint64_t full_before = h->counters.tcp_syn_backlog_full;
+    inject(h, (struct inject){.flags = TCP_FLAG_SYN, .seq = CLIENT_ISN, .window = 65535,
+                              .mss = mss, .has_window_scale = true, .window_scale = 7,
+                              .remote_port = port});
+    struct captured *synack = next_segment(h);
+    assert_int_equal(synack->header.flags, TCP_FLAG_SYN | TCP_FLAG_ACK);
+    assert_int_equal(synack->header.ack, CLIENT_ISN + 1);
+    assert_int_equal(synack->header.mss, OUR_MSS);
+    assert_false(synack->header.has_window_scale);
+    assert_int_equal(synack->header.window, 65535); /* unscaled: at most 64 KiB */
+    assert_false(synack->header.sack_permitted);
+    assert_false(synack->header.has_timestamps);
+    assert_int_equal(synack->payload_bytes, 0);
+    assert_int_equal(synack->header.remote_port, port);
+    assert_int_equal(synack->header.local_port, LISTEN_PORT);
+    expect_no_segment(h);
+    assert_int_equal(h->counters.tcp_syn_backlog_full, full_before + 1);
+    assert_int_equal(h->counters.tcp_syn_cookies_sent, sent_before + 1);
+    return synack->header.seq;
+}
+
+/* The handshake's ACK for a cookie (window unscaled). */
+static void cookie_ack(struct harness *h, uint16_t port, uint32_t seq, uint32_t cookie,
+                       const void *payload, uint32_t payload_bytes)
+{
+    inject(h, (struct inject){.flags = (uint8_t)(TCP_FLAG_ACK | (payload_bytes ? TCP_FLAG_PSH : 0)),
+                              .seq = seq, .ack = cookie + 1, .window = 1000, .payload = payload,
+                              .payload_bytes = payload_bytes, .remote_port = port});
+}
+
+static void test_syn_cookie_opens_connection(void **state)
+{
+    (void)state;
+    struct harness *h = harness_new();
+    h->config.syn_backlog_max = 2;
+    harness_start(h);
+    h->now_us = 3 * MS;
+    fill_syn_queue(h);
+    uint32_t cookie = cookie_synack(h, 7, 1460);
+    assert_int_equal(cookie & 3u, 3); /* MSS index 3: 1460 */
+    /* Stateless: the same SYN again gets the same cookie, and no timer is
+     * armed for it (only the two queued SYN-ACKs, at 1 s). */
+    assert_int_equal(cookie_synack(h, 7, 1460), cookie);
+    assert_int_equal(poll_at(h, h->now_us), 1003 * MS);
+    assert_int_equal(h->counters.tcp_connections_established, 0);
+
+    h->now_us = 20 * MS;
+    cookie_ack(h, 7, CLIENT_ISN + 1, cookie, NULL, 0);
+    assert_int_equal(h->accepted_calls, 1);
+    assert_int_equal(h->records[0].peer_ipv4, CLIENT_IP);
+    assert_int_equal(h->records[0].peer_port, 7);
+    assert_int_equal(h->counters.tcp_syn_cookies_accepted, 1);
+    assert_int_equal(h->counters.tcp_syn_cookies_rejected, 0);
+    assert_int_equal(h->counters.tcp_connections_opened, 1);
+    assert_int_equal(h->counters.tcp_connections_established, 1);
+    expect_no_segment(h);
+    struct record *r = &h->records[0];
+    struct client c = {.port = 7, .seq = CLIENT_ISN + 1, .server = cookie + 1, .window = 1000};
+
+    /* Client to server. */
+    client_send(h, &c, TCP_FLAG_PSH, "ruok", 4);
+    assert_int_equal(r->received_bytes, 4);
+    assert_memory_equal(r->received, "ruok", 4);
+    /* Server to client: our ISN is the cookie; the peer's window is not
+     * scaled (1000 bytes, not 1000 << 7), ours neither (65535, not a
+     * shifted value), and the ACK covers the request. */
+    static uint8_t data[3000];
+    fill_pattern(data, sizeof data, 5);
+    assert_true(tcp_send(h->table, r->handle, data, sizeof data));
+    poll_at(h, h->now_us);
+    struct captured *out = next_segment(h);
+    assert_int_equal(out->header.seq, cookie + 1);
+    assert_int_equal(out->header.ack, CLIENT_ISN + 5);
+    assert_int_equal(out->payload_bytes, 1000);
+    assert_memory_equal(out->payload, data, 1000);
+    /* The SYN-ACK's 65535 less the 4 bytes taken, in bytes (with our
+     * shift of 1 it would read 32765). */
+    assert_int_equal(out->header.window, 65531);
+    expect_no_segment(h);
+    client_ack(h, &c, cookie + 1 + 1000);
+    struct captured *more = next_segment(h);
+    assert_int_equal(more->header.seq, cookie + 1 + 1000);
+    assert_int_equal(more->payload_bytes, 1000);
+    c.window = 4000;
+    client_ack(h, &c, cookie + 1 + 2000);
+    expect_segment(h, TCP_FLAG_ACK | TCP_FLAG_PSH, cookie + 1 + 2000, CLIENT_ISN + 5, 1000);
+    assert_memory_equal(h->captured[h->captured_read - 1].payload, data + 2000, 1000);
+    client_ack(h, &c, cookie + 1 + 3000);
+    expect_no_segment(h);
+    c.server = cookie + 1 + 3000;
+
+    /* Close from the server: FIN, FIN_WAIT_2, the peer's FIN, TIME_WAIT. */
+    tcp_close(h->table, r->handle);
+    poll_at(h, h->now_us);
+    assert_int_equal(r->closed_calls, 1);
+    assert_int_equal(r->closed_reason, NETSTACK_CLOSE_LOCAL);
+    expect_segment(h, TCP_FLAG_ACK | TCP_FLAG_FIN, c.server, c.seq, 0);
+    client_ack(h, &c, c.server + 1);
+    c.server += 1;
+    client_send(h, &c, TCP_FLAG_FIN, NULL, 0);
+    expect_segment(h, TCP_FLAG_ACK, c.server, c.seq, 0);
+    assert_int_equal(h->counters.tcp_connections_established, 0);
+    assert_int_equal(h->counters.tcp_connections_closed, 1);
+    harness_free(h);
+}
+
+/* The ACK carries the first request: delivered, answered with what
+ * `accepted` queued; a FIN on it too. */
+static void test_syn_cookie_ack_with_data(void **state)
+{
+    (void)state;
+    struct harness *h = harness_new();
+    h->config.syn_backlog_max = 1;
+    harness_start(h);
+    fill_syn_queue(h);
+    uint32_t cookie = cookie_synack(h, 9, 1400);
+    h->send_in_accepted = "welcome";
+    cookie_ack(h, 9, CLIENT_ISN + 1, cookie, "ruok", 4);
+    assert_int_equal(h->accepted_calls, 1);
+    assert_int_equal(h->records[0].received_bytes, 4);
+    assert_memory_equal(h->records[0].received, "ruok", 4);
+    expect_segment(h, TCP_FLAG_ACK | TCP_FLAG_PSH, cookie + 1, CLIENT_ISN + 5, 7);
+    assert_memory_equal(h->captured[h->captured_read - 1].payload, "welcome", 7);
+    /* A duplicate of the handshake's ACK now finds the connection. */
+    cookie_ack(h, 9, CLIENT_ISN + 1, cookie, NULL, 0);
+    assert_int_equal(h->accepted_calls, 1);
+    assert_int_equal(h->counters.tcp_syn_cookies_accepted, 1);
+    harness_free(h);
+}
+
+/* A cookie opens one connection: its handshake ACK (or first data)
+ * arriving again after that connection was reset, a duplicate or one
+ * reordered behind the client's RST, gets a RST and opens no ghost. */
+static void test_syn_cookie_spent_after_reset(void **state)
+{
+    (void)state;
+    struct harness *h = harness_new();
+    h->config.syn_backlog_max = 1;
+    harness_start(h);
+    fill_syn_queue(h);
+    uint32_t cookie = cookie_synack(h, 10, 1460);
+    cookie_ack(h, 10, CLIENT_ISN + 1, cookie, "ruok", 4);
+    assert_int_equal(h->accepted_calls, 1);
+    inject(h, (struct inject){.flags = TCP_FLAG_RST, .seq = CLIENT_ISN + 5, .remote_port = 10});
+    assert_int_equal(h->counters.tcp_resets_received, 1);
+    h->captured_read = h->captured_count;
+    cookie_ack(h, 10, CLIENT_ISN + 1, cookie, "ruok", 4); /* the data again, late */
+    expect_segment(h, TCP_FLAG_RST, cookie + 1, 0, 0);
+    assert_int_equal(h->accepted_calls, 1);
+    assert_int_equal(h->counters.tcp_syn_cookies_accepted, 1);
+    assert_int_equal(h->counters.tcp_syn_cookies_rejected, 1);
+    assert_int_equal(h->counters.tcp_connections_established, 0);
+    harness_free(h);
+}
+
+/* Wrong cookies: an ACK off by one, another 4-tuple, another client ISN,
+ * a cookie two periods old: RST, no connection, counted. */
+static void test_syn_cookie_rejected(void **state)
+{
+    (void)state;
+    struct harness *h = harness_new();
+    h->config.syn_backlog_max = 1;
+    harness_start(h);
+    /* No cookie sent yet: a stray ACK is a stray ACK (RST, not counted). */
+    inject(h, (struct inject){.flags = TCP_FLAG_ACK, .seq = 5, .ack = 77, .remote_port = 9});
+    expect_segment(h, TCP_FLAG_RST, 77, 0, 0);
+    assert_int_equal(h->counters.tcp_syn_cookies_rejected, 0);
+    fill_syn_queue(h);
+    uint32_t cookie = cookie_synack(h, 9, 1460);
+    cookie_ack(h, 9, CLIENT_ISN + 1, cookie + 1, NULL, 0); /* ack off by one */
+    expect_segment(h, TCP_FLAG_RST, cookie + 2, 0, 0);
+    cookie_ack(h, 9, CLIENT_ISN + 1, cookie - 1, NULL, 0);
+    expect_segment(h, TCP_FLAG_RST, cookie, 0, 0);
+    cookie_ack(h, 10, CLIENT_ISN + 1, cookie, NULL, 0); /* another port */
+    expect_segment(h, TCP_FLAG_RST, cookie + 1, 0, 0);
+    /* Another client ISN: a segment past lost ones (the ACK and the first
+     * data) must not open the connection past bytes never seen. */
+    cookie_ack(h, 9, CLIENT_ISN + 2, cookie, "x", 1);
+    expect_segment(h, TCP_FLAG_RST, cookie + 1, 0, 0);
+    /* Another source address. */
+    struct tcp_segment other;
+    memset(&other, 0, sizeof other);
+    other.remote_ipv4 = CLIENT_IP + 1;
+    other.local_ipv4 = SERVER_IP;
+    other.remote_port = 9;
+    other.local_port = LISTEN_PORT;
+    other.seq = CLIENT_ISN + 1;
+    other.ack = cookie + 1;
+    other.flags = TCP_FLAG_ACK;
+    other.window = 1000;
+    tcp_input(h->table, &other, h->now_us);
+    struct captured *rst = next_segment(h);
+    assert_int_equal(rst->header.flags, TCP_FLAG_RST);
+    assert_int_equal(rst->header.remote_ipv4, CLIENT_IP + 1);
+    assert_int_equal(h->counters.tcp_syn_cookies_rejected, 5);
+    assert_int_equal(h->accepted_calls, 0);
+    assert_int_equal(h->counters.tcp_syn_cookies_accepted, 0);
+    assert_int_equal(h->counters.tcp_connections_established, 0);
+    /* The right one still works. */
+    cookie_ack(h, 9, CLIENT_ISN + 1, cookie, NULL, 0);
+    assert_int_equal(h->accepted_calls, 1);
+    expect_no_segment(h);
+    harness_free(h);
+}
+
+/* A cookie lives in its 64 s period and the next: made at 10 s (period
+ * 0), good at 127.999 s, not at 128 s (period 2), even with newer cookies
+ * being sent then. */
+static void test_syn_cookie_expires(void **state)
+{
+    (void)state;
+    for (int late = 0; late <= 1; late++) {
+        struct harness *h = harness_new();
+        h->config.syn_backlog_max = 1;
+        harness_start(h);
+        h->now_us = 10000 * MS;
+        fill_syn_queue(h);
+        uint32_t cookie = cookie_synack(h, 9, 1460);
+        uint64_t at = late ? 128000 * MS : 127999 * MS;
+        /* Keep the queue full and a cookie recent at `at` (the first entry
+         * gave up at 73 s). */
+        poll_at(h, at - 1000 * MS);
+        h->captured_read = h->captured_count;
+        inject(h, (struct inject){.flags = TCP_FLAG_SYN, .seq = 1, .window = 1000,
+                                  .remote_port = 1});
+        next_segment(h);
+        uint32_t fresh = cookie_synack(h, 11, 1460);
+        assert_int_not_equal(fresh, cookie);
+        h->now_us = at;
+        cookie_ack(h, 9, CLIENT_ISN + 1, cookie, NULL, 0);
+        if (late) {
+            expect_segment(h, TCP_FLAG_RST, cookie + 1, 0, 0);
+            assert_int_equal(h->accepted_calls, 0);
+            assert_int_equal(h->counters.tcp_syn_cookies_rejected, 1);
+        } else {
+            expect_no_segment(h);
+            assert_int_equal(h->accepted_calls, 1);
+            assert_int_equal(h->counters.tcp_syn_cookies_accepted, 1);
+        }
+        harness_free(h);
+    }
+}
+
+/* Cookies are looked at only while one sent can come back: 128 s after
+ * the last, even a valid-looking ACK is a stray one (RST, not counted). A
+ * cookie SYN-ACK that could not leave (no route) does not count. */
+static void test_syn_cookie_checked_only_after_recent_cookies(void **state)
+{
+    (void)state;
+    struct harness *h = harness_new();
+    h->config.syn_backlog_max = 1;
+    harness_start(h);
+    fill_syn_queue(h);
+    h->output_fails = true;
+    inject(h, (struct inject){.flags = TCP_FLAG_SYN, .seq = CLIENT_ISN, .window = 65535,
+                              .mss = 1460, .remote_port = 9});
+    uint32_t cookie = next_segment(h)->header.seq; /* recorded, did not leave */
+    h->output_fails = false;
+    assert_int_equal(h->counters.tcp_syn_backlog_full, 1);
+    assert_int_equal(h->counters.tcp_syn_cookies_sent, 0);
+    cookie_ack(h, 9, CLIENT_ISN + 1, cookie, NULL, 0);
+    expect_segment(h, TCP_FLAG_RST, cookie + 1, 0, 0);
+    assert_int_equal(h->counters.tcp_syn_cookies_rejected, 0);
+    assert_int_equal(h->accepted_calls, 0);
+    /* Sent: the same cookie (same period) now opens. */
+    assert_int_equal(cookie_synack(h, 9, 1460), cookie);
+    cookie_ack(h, 9, CLIENT_ISN + 1, cookie, NULL, 0);
+    assert_int_equal(h->accepted_calls, 1);
+    harness_free(h);
+}
+
+/* connections_max still holds, and the shard may still say no. */
+static void test_syn_cookie_connections_max_and_refusal(void **state)
+{
+    (void)state;
+    struct harness *h = harness_new();
+    h->config.connections_max = 1;
+    h->config.syn_backlog_max = 1;
+    harness_start(h);
+    handshake_port(h, 100, 0);
+    fill_syn_queue(h);
+    uint32_t cookie = cookie_synack(h, 9, 1460);
+    cookie_ack(h, 9, CLIENT_ISN + 1, cookie, "x", 1);
+    expect_segment(h, TCP_FLAG_RST, cookie + 1, 0, 0);
+    assert_int_equal(h->accepted_calls, 1);
+    assert_int_equal(h->counters.tcp_connections_refused, 1);
+    assert_int_equal(h->counters.tcp_connections_established, 1);
+    assert_int_equal(h->counters.tcp_syn_cookies_accepted, 1);
+    /* Room again, but the shard refuses: RST, no record, nothing held. */
+    struct client c = {.port = 100, .seq = CLIENT_ISN + 1,
+                       .server = h->captured[0].header.seq + 1, .window = 65535};
+    client_send(h, &c, TCP_FLAG_FIN, NULL, 0);
+    poll_at(h, h->now_us);
+    h->captured_read = h->captured_count;
+    client_ack(h, &c, c.server + 1); /* LAST_ACK done */
+    assert_int_equal(h->counters.tcp_connections_established, 0);
+    h->refuse = true;
+    cookie_ack(h, 9, CLIENT_ISN + 1, cookie, NULL, 0);
+    assert_int_equal(h->accepted_calls, 2);
+    struct captured *rst = next_segment(h);
+    assert_true(rst->header.flags & TCP_FLAG_RST);
+    assert_int_equal(rst->header.seq, cookie + 1);
+    expect_no_segment(h);
+    assert_int_equal(h->counters.tcp_connections_refused, 2);
+    assert_int_equal(h->counters.tcp_connections_established, 0);
+    assert_int_equal(h->counters.tcp_connections_opened, h->counters.tcp_connections_closed);
+    harness_free(h);
+}
+
+/* The MSS the cookie remembers: the largest of 536, 1220, 1440, 1460 not
+ * above the peer's (536 without the option), never above ours. */
+static void test_syn_cookie_mss(void **state)
+{
+    (void)state;
+    static const struct {
+        uint16_t peer_mss;
+        uint16_t mtu;
+        uint32_t segment_bytes;
+    } cases[] = {
+        {536, 1500, 536},   {1400, 1500, 1220}, {1440, 1500, 1440}, {1460, 1500, 1460},
+        {9000, 1500, 1460}, {0, 1500, 536},     {100, 1500, 536},   {1220, 1500, 1220},
+        {9000, 1300, 1260}, /* our MTU 1300: MSS 1260 */
+    };
+    static uint8_t data[4000];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct harness *h = harness_new();
+        h->config.syn_backlog_max = 1;
+        h->config.mtu = cases[i].mtu;
+        harness_start(h);
+        fill_syn_queue(h);
+        inject(h, (struct inject){.flags = TCP_FLAG_SYN, .seq = CLIENT_ISN, .window = 65535,
+                                  .mss = cases[i].peer_mss, .remote_port = 9});
+        struct captured *synack = next_segment(h);
+        assert_int_equal(synack->header.mss, cases[i].mtu - 40);
+        uint32_t cookie = synack->header.seq;
+        inject(h, (struct inject){.flags = TCP_FLAG_ACK, .seq = CLIENT_ISN + 1,
+                                  .ack = cookie + 1, .window = 65535, .remote_port = 9});
+        assert_int_equal(h->accepted_calls, 1);
+        assert_true(tcp_send(h->table, h->records[0].handle, data, sizeof data));
+        poll_at(h, h->now_us);
+        struct captured *out = next_segment(h);
+        if (out->payload_bytes != cases[i].segment_bytes)
+            fail_msg("peer MSS %u: segments of %u, not %u", cases[i].peer_mss,
+                     out->payload_bytes, cases[i].segment_bytes);
+        harness_free(h);
+    }
+}
+
+/* A SYN that finds room in the queue still goes there (state, window
+ * scaling, SYN-ACK retransmission), and a cookie is never made for it. */
+static void test_syn_cookie_not_when_queue_has_room(void **state)
+{
+    (void)state;
+    struct harness *h = harness_new();
+    h->config.syn_backlog_max = 2;
+    harness_start(h);
+    struct client c = handshake_port(h, 5, 0);
+    (void)c;
+    inject(h, (struct inject){.flags = TCP_FLAG_SYN, .seq = CLIENT_ISN, .window = 65535,
+                              .mss = 1460, .has_window_scale = true, .window_scale = 7,
+                              .remote_port = 6});
+    struct captured *synack = next_segment(h);
+    assert_true(synack->header.has_window_scale);
+    assert_int_equal(h->counters.tcp_syn_cookies_sent, 0);
+    assert_int_equal(h->counters.tcp_syn_backlog_full, 0);
+    poll_at(h, 1000 * MS);
+    struct captured *again = next_segment(h);
+    assert_int_equal(again->header.seq, synack->header.seq);
+    assert_int_equal(again->header.remote_port, 6);
+    /* Its ACK completes through the queue, not as a cookie. */
+    inject(h, (struct inject){.flags = TCP_FLAG_ACK, .seq = CLIENT_ISN + 1,
+                              .ack = synack->header.seq + 1, .window = 100,
+                              .remote_port = 6});
+    assert_int_equal(h->accepted_calls, 2);
+    assert_int_equal(h->counters.tcp_syn_cookies_accepted, 0);
     harness_free(h);
 }
 
@@ -2591,6 +3000,15 @@ int main(void)
         cmocka_unit_test(test_syn_received_answers_unacceptable),
         cmocka_unit_test(test_stray_segments_get_resets),
         cmocka_unit_test(test_syn_backlog_full),
+        cmocka_unit_test(test_syn_cookie_opens_connection),
+        cmocka_unit_test(test_syn_cookie_ack_with_data),
+        cmocka_unit_test(test_syn_cookie_spent_after_reset),
+        cmocka_unit_test(test_syn_cookie_rejected),
+        cmocka_unit_test(test_syn_cookie_expires),
+        cmocka_unit_test(test_syn_cookie_checked_only_after_recent_cookies),
+        cmocka_unit_test(test_syn_cookie_connections_max_and_refusal),
+        cmocka_unit_test(test_syn_cookie_mss),
+        cmocka_unit_test(test_syn_cookie_not_when_queue_has_room),
         cmocka_unit_test(test_connections_max_refuses),
         cmocka_unit_test(test_accept_null_refuses),
         cmocka_unit_test(test_send_buffer_full),

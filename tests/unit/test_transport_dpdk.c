@@ -364,6 +364,7 @@ static void test_counters_reach_other_threads(void **state)
     usleep(IDLE_BEFORE_WAKE_MS * 1000); /* idle shards publish before sleeping */
     assert_true(metric("dpdk_rx_frames") > 0);
     assert_true(metric("dpdk_tx_frames") > 0);
+    assert_true(metric("dpdk_busy_cycles") > 0); /* turns that moved frames were timed */
     assert_true(metric("dpdk_tcp_connections_opened") >= ECHO_CLIENTS + 1);
     assert_true(metric("dpdk_shard0_tcp_connections_opened") > 0);
     assert_true(metric("dpdk_shard1_tcp_connections_opened") > 0);
