@@ -60,9 +60,6 @@ SHAPES = [("1x1", 1, 1), ("16x8", 16, 8)]
 RUN_TIMEOUT_S = 300
 TRANSPORTS = [
     ("dpdk-memory", "Cheetah, DPDK in-memory port (net_ring, one process)"),
-    ("dpdk-memory-slack", "the same with every thread's timer slack at 1 ns "
-     "(cheetah-dpdk-loop --timer-slack-ns 1; Linux's default is 50 us, which an idle "
-     "shard's first 10 us sleep waits out before it sees the ring again)"),
     ("uring", "Cheetah, io_uring, loopback TCP"),
     ("dpdk-tap", "Cheetah, DPDK over net_tap (kernel TCP client in a namespace)"),
     ("zookeeper", "Apache ZooKeeper 3.8, loopback TCP"),
@@ -320,7 +317,7 @@ def render(command, results, seconds, repeat, tsc_hz, skipped):
     ]
     memory_rows = [by_key.get((transport, op, shape))
                    for op, _ in OPS for shape, _, _ in SHAPES
-                   for transport in ("dpdk-memory", "dpdk-memory-slack")]
+                   for transport in ("dpdk-memory",)]
     op_names = dict(OPS)
     for r in memory_rows:
         if r is None:
@@ -367,9 +364,6 @@ def main():
     results, skipped = [], []
     repeat = max(1, arguments.repeat)
     results += measure_memory(build, arguments.seconds, repeat)
-    # Where the shard idles between bursts (16x8), how much its sleeps cost.
-    results += measure_memory(build, arguments.seconds, repeat, "dpdk-memory-slack",
-                              ["--timer-slack-ns", "1"], [s for s in SHAPES if s[0] == "16x8"])
     tsc_hz = results[0]["raw"]["tsc_hz"]
     results += measure_socket_server("cheetah", "uring", build, URING_PORT, CHEETAH_CONFIG,
                                      arguments.seconds, repeat)
