@@ -1655,15 +1655,11 @@ static void synchronized_input(struct tcp_table *table, struct netstack_connecti
         fin_in_order(table, c, now_us);
 }
 
-/* A passive open's handshake is complete (the SYN_RECEIVED entry's ACK, or a
- * cookie's): ESTABLISHED, counted against connections_max (checked by the
- * caller), the shard's `accepted`, then the ACK itself (its window, data and
- * FIN) as any segment. */
-static void passive_open_established(struct tcp_table *table, struct netstack_connection *c,
-                                     const struct tcp_segment *segment, uint64_t now_us)
+/* Either open's handshake is complete: ESTABLISHED, in the class that
+ * connections_max bounds (the caller checked there is room). */
+static void enter_established(struct tcp_table *table, struct netstack_connection *c,
+                              uint64_t now_us)
 {
-    assert(c->pool_class == TCP_CLASS_NONE && c->snd_una == segment->ack);
-    assert(table->count_active + table->count_connecting < table->config.connections_max);
     c->pool_class = TCP_CLASS_ACTIVE;
     table->count_active++;
     table->counters->tcp_connections_established = table->count_active;
@@ -1671,9 +1667,13 @@ static void passive_open_established(struct tcp_table *table, struct netstack_co
     c->retransmit_at_us = TCP_NEVER_US;
     c->cwnd = TCP_INITIAL_WINDOW_SEGMENTS * c->send_mss;
     c->keepalive_at_us = now_us + (uint64_t)table->config.keepalive_idle_ms * TCP_US_PER_MS;
-    /* The shard holds the handle during `accepted` already: it may send or
-     * close from inside it. */
-    c->shard_holds = true;
+}
+
+/* The shard's `accepted`: its pointer becomes the user pointer. Refused
+ * (NULL): a RST, no `closed` (the shard said no), the connection dies;
+ * returns false. */
+static bool offer_to_shard(struct tcp_table *table, struct netstack_connection *c)
+{
     void *user = table->callbacks.accepted
                      ? table->callbacks.accepted(table->context, c, c->remote_ipv4,
                                                  c->remote_port)
@@ -1683,9 +1683,28 @@ static void passive_open_established(struct tcp_table *table, struct netstack_co
         table->counters->tcp_connections_refused++;
         send_reset(table, c);
         c->dead = true;
-        return;
+        return false;
     }
     c->user = user;
+    return true;
+}
+
+/* A passive open's handshake is complete (the SYN_RECEIVED entry's ACK, or a
+ * cookie's): ESTABLISHED, counted against connections_max (checked by the
+ * caller), the shard's `accepted`, then the ACK itself (its window, data and
+ * FIN) as any segment. */
+static void passive_open_established(struct tcp_table *table, struct netstack_connection *c,
+                                     const struct tcp_segment *segment, uint64_t now_us)
+{
+    assert(c->pool_class == TCP_CLASS_NONE && c->snd_una == segment->ack);
+    assert(table->count_active + table->count_connecting < table->config.connections_max);
+    enter_established(table, c, now_us);
+    /* The shard holds the handle during `accepted` already: it may send or
+     * close from inside it. */
+    c->shard_holds = true;
+    if (!offer_to_shard(table, c)) {
+        return;
+    }
     table->counters->tcp_connections_opened++;
     synchronized_input(table, c, segment, now_us);
 }
@@ -1868,34 +1887,18 @@ static void syn_sent_established(struct tcp_table *table, struct netstack_connec
     /* What our SYN advertised (unscaled): the peer may fill it already. */
     c->rcv_adv = c->rcv_nxt + min_u32(receive_window_max(table, c), TCP_WINDOW_FIELD_MAX);
     class_leave(table, c);
-    c->pool_class = TCP_CLASS_ACTIVE;
-    table->count_active++;
-    table->counters->tcp_connections_established = table->count_active;
-    c->state = TCP_ESTABLISHED;
-    c->retransmit_at_us = TCP_NEVER_US;
-    c->cwnd = TCP_INITIAL_WINDOW_SEGMENTS * c->send_mss;
+    enter_established(table, c, now_us);
     if (c->synack_retries == 0) /* Karn: only an unrepeated SYN times the path */
         rtt_sample(c, now_us - c->synack_sent_us);
-    c->keepalive_at_us = now_us + (uint64_t)table->config.keepalive_idle_ms * TCP_US_PER_MS;
     /* The handshake's last ACK goes out when the event settles, carrying
      * any bytes queued before or during `accepted`. Data or a FIN on the
      * SYN-ACK itself is not taken: unacknowledged, the peer resends it. */
     c->ack_now = true;
-    void *user = table->callbacks.accepted
-                     ? table->callbacks.accepted(table->context, c, c->remote_ipv4,
-                                                 c->remote_port)
-                     : NULL;
-    if (!user) {
-        /* Refused: a RST instead of the ACK, and no `closed` (the shard
-         * said no); the handle counts as closed for opened == closed. */
-        c->shard_holds = false;
-        table->counters->tcp_connections_refused++;
+    if (!offer_to_shard(table, c)) {
+        /* A RST instead of the ACK; netstack_connect counted it opened, so
+         * it counts as closed (opened == closed). */
         table->counters->tcp_connections_closed++;
-        send_reset(table, c);
-        c->dead = true;
-        return;
     }
-    c->user = user;
 }
 
 /* RFC 9293 3.10.7.3, SYN_SENT. */

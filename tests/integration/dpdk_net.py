@@ -45,6 +45,7 @@ import tempfile
 import time
 
 import servers
+from netns import ip  # noqa: F401 (callers use dpdk_net.ip too)
 
 IP_TIMEOUT_S = 10.0
 NAME_PREFIX = "chd"
@@ -66,15 +67,6 @@ CLONE_NEWNET = 0x40000000
 
 _instance_counter = itertools.count()
 _libc = ctypes.CDLL(None, use_errno=True)
-
-
-def ip(*args, check=True):
-    """Runs `ip ARGS`; raises with ip's own error text when it fails."""
-    done = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=IP_TIMEOUT_S)
-    if check and done.returncode != 0:
-        raise RuntimeError(f"ip {' '.join(args)} failed ({done.returncode}): "
-                           f"{done.stderr.strip()}")
-    return done
 
 
 def available():
