@@ -21,10 +21,12 @@ build_packages=(
 # library, kazoo and pytest for the integration tests (run by Debian's
 # /usr/bin/python3), matplotlib for the comparison's plots. coreutils gives
 # `timeout`, procps `ps`/`kill`, iproute2 `ip` (the partition test makes
-# its own network namespaces).
+# its own network namespaces), iputils-ping `ping` (ICMP echo to the DPDK
+# transport's own IP stack).
 reference_packages=(
   zookeeper zookeeper-bin libzookeeper-mt-dev default-jre-headless
   python3 python3-kazoo python3-pytest python3-matplotlib coreutils procps iproute2
+  iputils-ping
 )
 packages=("${build_packages[@]}" "${reference_packages[@]}")
 

@@ -35,6 +35,7 @@ SHARDED_RUN_SHARDS = 2
 CUSTOM_MTU = 1400
 ZKCLI = "/usr/share/zookeeper/bin/zkCli.sh"
 ZKCLI_TIMEOUT_S = 60.0
+PING_TIMEOUT_S = 30.0
 
 
 def connect(server):
@@ -71,6 +72,21 @@ def test_port_comes_up_with_its_mtu_and_answers_arp_and_srvr():
         assert values["zk_dpdk_arp_replies_sent"] >= 1, values
         assert values["zk_dpdk_tcp_connections_opened"] >= 1, values
         assert values["zk_dpdk_rx_frames"] > 0 and values["zk_dpdk_tx_frames"] > 0, values
+    assert server.exit_code == 0, server.log_text()[-4000:]
+
+
+def test_ping_is_answered_by_the_stack():
+    """ICMP echo: the kernel's ping gets its replies from Cheetah's stack
+    (a 1000-byte payload too), and mntr counts them."""
+    with dpdk_net.dpdk_server(shards=SHARDED_RUN_SHARDS) as server:
+        for size in ("56", "1000"):
+            done = subprocess.run([*server.command_prefix, "ping", "-c", "3", "-i", "0.2",
+                                   "-W", "2", "-s", size, server.server_ip],
+                                  capture_output=True, text=True, timeout=PING_TIMEOUT_S)
+            assert done.returncode == 0, done.stdout + done.stderr
+            assert "3 received" in done.stdout, done.stdout
+        values = server.mntr()
+        assert values["zk_dpdk_icmp_echo_replies"] >= 6, values
     assert server.exit_code == 0, server.log_text()[-4000:]
 
 
