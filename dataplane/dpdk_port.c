@@ -156,47 +156,9 @@ struct netstack_counter_name {
     const char *name;
     size_t offset;
 };
-#define NETSTACK_COUNTER(field) {#field, offsetof(struct netstack_counters, field)}
+#define NETSTACK_COUNTER(field) {#field, offsetof(struct netstack_counters, field)},
 static const struct netstack_counter_name NETSTACK_COUNTER_NAMES[] = {
-    NETSTACK_COUNTER(frames_received),
-    NETSTACK_COUNTER(frames_sent),
-    NETSTACK_COUNTER(frames_malformed),
-    NETSTACK_COUNTER(frames_not_for_us),
-    NETSTACK_COUNTER(ipv4_checksum_bad),
-    NETSTACK_COUNTER(ipv4_fragments_dropped),
-    NETSTACK_COUNTER(tcp_checksum_bad),
-    NETSTACK_COUNTER(icmp_echo_replies),
-    NETSTACK_COUNTER(arp_replies_sent),
-    NETSTACK_COUNTER(arp_requests_sent),
-    NETSTACK_COUNTER(arp_cache_evictions),
-    NETSTACK_COUNTER(tx_frames_dropped_no_buffer),
-    NETSTACK_COUNTER(tx_frames_dropped_no_route),
-    NETSTACK_COUNTER(tcp_connections_opened),
-    NETSTACK_COUNTER(tcp_connections_closed),
-    NETSTACK_COUNTER(tcp_connections_refused),
-    NETSTACK_COUNTER(tcp_syn_backlog_full),
-    NETSTACK_COUNTER(tcp_syn_cookies_sent),
-    NETSTACK_COUNTER(tcp_syn_cookies_accepted),
-    NETSTACK_COUNTER(tcp_syn_cookies_rejected),
-    NETSTACK_COUNTER(tcp_resets_sent),
-    NETSTACK_COUNTER(tcp_resets_received),
-    NETSTACK_COUNTER(tcp_segments_received),
-    NETSTACK_COUNTER(tcp_segments_sent),
-    NETSTACK_COUNTER(tcp_segments_out_of_window),
-    NETSTACK_COUNTER(tcp_segments_out_of_order),
-    NETSTACK_COUNTER(tcp_out_of_order_dropped),
-    NETSTACK_COUNTER(tcp_retransmissions),
-    NETSTACK_COUNTER(tcp_fast_retransmissions),
-    NETSTACK_COUNTER(tcp_retransmission_timeouts),
-    NETSTACK_COUNTER(tcp_zero_window_probes),
-    NETSTACK_COUNTER(tcp_keepalive_probes),
-    NETSTACK_COUNTER(tcp_keepalive_timeouts),
-    NETSTACK_COUNTER(tcp_send_buffer_full),
-    NETSTACK_COUNTER(tcp_receive_buffer_full),
-    NETSTACK_COUNTER(tcp_time_wait_recycled),
-    NETSTACK_COUNTER(tcp_challenge_acks_limited),
-    NETSTACK_COUNTER(tcp_out_of_window_acks_limited),
-    NETSTACK_COUNTER(tcp_connections_established),
+    NETSTACK_COUNTERS(NETSTACK_COUNTER)
 };
 #define NETSTACK_COUNTER_NAME_COUNT (sizeof NETSTACK_COUNTER_NAMES / sizeof NETSTACK_COUNTER_NAMES[0])
 

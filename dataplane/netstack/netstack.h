@@ -121,51 +121,54 @@ struct netstack_config {
  * caller then sets mac, addresses and listen_port. */
 void netstack_config_defaults(struct netstack_config *config);
 
-/* Every limit has a counter; `mntr` sums them over the shards. Plain
- * integers: only the owning thread writes them; the transport copies them
- * out for other threads. */
+/* Every limit has a counter; `mntr` sums them over the shards (dpdk_port.c
+ * names them from this list). Plain integers: only the owning thread
+ * writes them; the transport copies them out for other threads. */
+#define NETSTACK_COUNTERS(X) \
+    X(frames_received) \
+    X(frames_sent) \
+    X(frames_malformed)                  /* too short, bad lengths, bad version */ \
+    X(frames_not_for_us)                 /* other MAC/IP, other EtherType, other port */ \
+    X(ipv4_checksum_bad) \
+    X(ipv4_fragments_dropped)            /* fragments are not reassembled */ \
+    X(tcp_checksum_bad) \
+    X(icmp_echo_replies) \
+    X(arp_replies_sent) \
+    X(arp_requests_sent) \
+    X(arp_cache_evictions)               /* arp_entries_max reached */ \
+    X(tx_frames_dropped_no_buffer) \
+    X(tx_frames_dropped_no_route)        /* next hop's MAC unknown (ARP asked) */ \
+    X(tcp_connections_opened) \
+    X(tcp_connections_closed) \
+    X(tcp_connections_refused)           /* connections_max, the shard said no, connect failed */ \
+    X(tcp_syn_backlog_full)              /* syn_backlog_max reached: SYN answered with a cookie */ \
+    X(tcp_syn_cookies_sent)              /* cookie SYN-ACKs that left (no route: not counted) */ \
+    X(tcp_syn_cookies_accepted)          /* ACKs that returned a valid cookie */ \
+    X(tcp_syn_cookies_rejected)          /* ACKs to no connection while cookies went out */ \
+    X(tcp_resets_sent) \
+    X(tcp_resets_received) \
+    X(tcp_segments_received) \
+    X(tcp_segments_sent) \
+    X(tcp_segments_out_of_window) \
+    X(tcp_segments_out_of_order)         /* held for reassembly */ \
+    X(tcp_out_of_order_dropped)          /* out_of_order_segments_max reached */ \
+    X(tcp_retransmissions)               /* every resent segment */ \
+    X(tcp_fast_retransmissions) \
+    X(tcp_retransmission_timeouts) \
+    X(tcp_zero_window_probes) \
+    X(tcp_keepalive_probes) \
+    X(tcp_keepalive_timeouts) \
+    X(tcp_send_buffer_full)              /* send_buffer_bytes_max reached */ \
+    X(tcp_receive_buffer_full)           /* data beyond the window dropped */ \
+    X(tcp_time_wait_recycled)            /* time_wait_max reached */ \
+    X(tcp_challenge_acks_limited)        /* RFC 5961 7: over the per-second limit, not sent */ \
+    X(tcp_out_of_window_acks_limited)    /* one per 500 ms per connection (ACK loops) */ \
+    X(tcp_connections_established)       /* gauge: now */
+
 struct netstack_counters {
-    uint64_t frames_received;
-    uint64_t frames_sent;
-    uint64_t frames_malformed;          /* too short, bad lengths, bad version */
-    uint64_t frames_not_for_us;         /* other MAC/IP, other EtherType, other port */
-    uint64_t ipv4_checksum_bad;
-    uint64_t ipv4_fragments_dropped;    /* fragments are not reassembled */
-    uint64_t tcp_checksum_bad;
-    uint64_t icmp_echo_replies;
-    uint64_t arp_replies_sent;
-    uint64_t arp_requests_sent;
-    uint64_t arp_cache_evictions;       /* arp_entries_max reached */
-    uint64_t tx_frames_dropped_no_buffer;
-    uint64_t tx_frames_dropped_no_route; /* next hop's MAC unknown (ARP asked) */
-    uint64_t tcp_connections_opened;
-    uint64_t tcp_connections_closed;
-    /* connections_max reached, the shard said no, or netstack_connect
-     * could not open */
-    uint64_t tcp_connections_refused;
-    uint64_t tcp_syn_backlog_full;      /* syn_backlog_max reached: SYN answered with a cookie */
-    uint64_t tcp_syn_cookies_sent;      /* cookie SYN-ACKs that left (no route: not counted) */
-    uint64_t tcp_syn_cookies_accepted;  /* ACKs that returned a valid cookie */
-    uint64_t tcp_syn_cookies_rejected;  /* ACKs for no connection, cookies lately sent, not one */
-    uint64_t tcp_resets_sent;
-    uint64_t tcp_resets_received;
-    uint64_t tcp_segments_received;
-    uint64_t tcp_segments_sent;
-    uint64_t tcp_segments_out_of_window;
-    uint64_t tcp_segments_out_of_order;  /* held for reassembly */
-    uint64_t tcp_out_of_order_dropped;   /* out_of_order_segments_max reached */
-    uint64_t tcp_retransmissions;        /* every resent segment */
-    uint64_t tcp_fast_retransmissions;
-    uint64_t tcp_retransmission_timeouts;
-    uint64_t tcp_zero_window_probes;
-    uint64_t tcp_keepalive_probes;
-    uint64_t tcp_keepalive_timeouts;
-    uint64_t tcp_send_buffer_full;       /* send_buffer_bytes_max reached */
-    uint64_t tcp_receive_buffer_full;    /* data beyond the window dropped */
-    uint64_t tcp_time_wait_recycled;     /* time_wait_max reached */
-    uint64_t tcp_challenge_acks_limited; /* RFC 5961 7: over the per-second limit, not sent */
-    uint64_t tcp_out_of_window_acks_limited; /* one per 500 ms per connection (ACK loops) */
-    uint64_t tcp_connections_established; /* gauge: now */
+#define NETSTACK_COUNTER_FIELD(name) uint64_t name;
+    NETSTACK_COUNTERS(NETSTACK_COUNTER_FIELD)
+#undef NETSTACK_COUNTER_FIELD
 };
 
 /* NULL on a bad config or out of memory; `error` says which. */
