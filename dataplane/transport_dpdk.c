@@ -26,6 +26,60 @@
 #include "dataplane/log.h"
 #include "dataplane/netstack/netstack.h"
 
+/* ThreadSanitizer does not see the synchronisation inside DPDK's
+ * (uninstrumented) rings and mempools: a frame one shard hands another, or a
+ * buffer one shard frees into another's pool and that shard reuses, would
+ * look like a race. These say what the rings guarantee: everything done to
+ * an mbuf before it is handed over (enqueued, freed, sent) happens before
+ * whatever the next owner does after taking it (dequeued, allocated,
+ * received). No code in other builds. */
+#if defined(__SANITIZE_THREAD__)
+#define TRANSPORT_DPDK_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TRANSPORT_DPDK_TSAN 1
+#endif
+#endif
+#ifdef TRANSPORT_DPDK_TSAN
+void __tsan_acquire(void *address);
+void __tsan_release(void *address);
+static void frames_taken(struct rte_mbuf *const *frames, uint32_t count)
+{
+    for (uint32_t index = 0; index < count; index++) {
+        __tsan_acquire(frames[index]);
+    }
+}
+static void frames_handed_over(struct rte_mbuf *const *frames, uint32_t count)
+{
+    for (uint32_t index = 0; index < count; index++) {
+        __tsan_release(frames[index]);
+    }
+}
+#else
+static void frames_taken(struct rte_mbuf *const *frames, uint32_t count)
+{
+    (void)frames;
+    (void)count;
+}
+static void frames_handed_over(struct rte_mbuf *const *frames, uint32_t count)
+{
+    (void)frames;
+    (void)count;
+}
+#endif
+
+/* rte_pktmbuf_free and rte_pktmbuf_free_bulk, telling ThreadSanitizer. */
+static void frame_free(struct rte_mbuf *frame)
+{
+    frames_handed_over(&frame, 1);
+    rte_pktmbuf_free(frame);
+}
+static void frames_free(struct rte_mbuf **frames, uint32_t count)
+{
+    frames_handed_over(frames, count);
+    rte_pktmbuf_free_bulk(frames, count);
+}
+
 /* Frames taken from the RX queue per rte_eth_rx_burst. */
 #define DPDK_RX_BURST_FRAMES 32u
 /* Frames taken from each other shard's steering ring per poll (bounded so
@@ -155,9 +209,10 @@ static void tx_flush(struct transport_dpdk *t)
     if (ready < count) {
         /* The port cannot send these as described: drop them (TCP resends). */
         t->counters[DPDK_COUNTER_TX_REFUSED] += (uint64_t)(count - ready);
-        rte_pktmbuf_free_bulk(&t->tx_frames[ready], (unsigned)(count - ready));
+        frames_free(&t->tx_frames[ready], (uint32_t)(count - ready));
         count = ready;
     }
+    frames_handed_over(t->tx_frames, count); /* the PMD frees what it sent */
     uint16_t sent = 0;
     for (uint32_t attempt = 0; attempt <= DPDK_TX_RETRIES_MAX && sent < count; attempt++) {
         uint16_t now_sent = rte_eth_tx_burst(t->port_id, t->queue, &t->tx_frames[sent],
@@ -170,7 +225,7 @@ static void tx_flush(struct transport_dpdk *t)
     t->counters[DPDK_COUNTER_TX_FRAMES] += sent;
     if (sent < count) {
         t->counters[DPDK_COUNTER_TX_REFUSED] += (uint64_t)(count - sent);
-        rte_pktmbuf_free_bulk(&t->tx_frames[sent], (unsigned)(count - sent));
+        rte_pktmbuf_free_bulk(&t->tx_frames[sent], (unsigned)(count - sent)); /* released above */
     }
     t->tx_count = 0;
 }
@@ -188,6 +243,7 @@ static uint8_t *frame_begin(void *context, size_t bytes_max)
         t->counters[DPDK_COUNTER_TX_NO_MBUF]++;
         return NULL;
     }
+    frames_taken(&frame, 1);
     assert(rte_pktmbuf_tailroom(frame) >= bytes_max);
     t->frame_open = frame;
     return rte_pktmbuf_mtod(frame, uint8_t *);
@@ -293,15 +349,16 @@ static void deliver_frame(struct transport_dpdk *t, struct rte_mbuf *frame, uint
         netstack_input(t->stack, rte_pktmbuf_mtod(frame, const uint8_t *), frame->data_len,
                        rx_flags_of(t, frame), now);
     }
-    rte_pktmbuf_free(frame);
+    frame_free(frame);
 }
 
 static void steer_to(struct transport_dpdk *t, uint32_t owner, struct rte_mbuf *frame)
 {
     struct rte_ring *ring = dpdk_port_steer_ring(t->port, t->queue, owner);
+    frames_handed_over(&frame, 1);
     if (rte_ring_sp_enqueue(ring, frame) != 0) {
         t->counters[DPDK_COUNTER_STEER_RING_FULL]++;
-        rte_pktmbuf_free(frame);
+        rte_pktmbuf_free(frame); /* released above */
         return;
     }
     t->counters[DPDK_COUNTER_STEERED_OUT]++;
@@ -331,6 +388,7 @@ static void steer_to_all(struct transport_dpdk *t, const struct rte_mbuf *frame)
             t->counters[DPDK_COUNTER_BROADCAST_COPY_FAILED]++;
             continue;
         }
+        frames_taken(&copy, 1);
         t->counters[DPDK_COUNTER_BROADCAST_COPIES]++;
         steer_to(t, owner, copy);
     }
@@ -343,6 +401,7 @@ static uint32_t receive_burst(struct transport_dpdk *t, uint64_t now)
     if (count == 0) {
         return 0;
     }
+    frames_taken(frames, count);
     t->counters[DPDK_COUNTER_RX_BURSTS]++;
     t->counters[DPDK_COUNTER_RX_FRAMES] += count;
     for (uint16_t index = 0; index < count; index++) {
@@ -381,6 +440,7 @@ static uint32_t drain_steered(struct transport_dpdk *t, uint64_t now)
             if (count == 0) {
                 break;
             }
+            frames_taken((struct rte_mbuf *const *)frames, count);
             for (unsigned index = 0; index < count; index++) {
                 deliver_frame(t, frames[index], now);
             }
@@ -533,6 +593,9 @@ static size_t dpdk_queued_bytes(struct transport *transport,
     return netstack_queued_bytes(t->stack, connection_of(connection));
 }
 
+/* Only once every shard thread of the port has stopped: a running shard
+ * may still hand this one frames and wake it (server.c stops and joins
+ * them all before destroying any). */
 static void dpdk_destroy(struct transport *transport)
 {
     struct transport_dpdk *t = transport_dpdk_of(transport);
@@ -542,10 +605,10 @@ static void dpdk_destroy(struct transport *transport)
         netstack_destroy(t->stack);
     }
     if (t->frame_open) {
-        rte_pktmbuf_free(t->frame_open);
+        frame_free(t->frame_open);
     }
     if (t->tx_count > 0) {
-        rte_pktmbuf_free_bulk(t->tx_frames, t->tx_count);
+        frames_free(t->tx_frames, t->tx_count);
     }
     free(t);
 }

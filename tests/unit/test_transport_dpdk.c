@@ -442,12 +442,18 @@ static int group_teardown(void **state)
     (void)state;
     atomic_store(&stop_requested, true);
     int failures = 0;
+    /* Every shard stops before any transport goes: a running shard may
+     * still hand frames to (and wake) another's (as server.c does). */
     for (uint32_t index = 0; index < SHARDS; index++) {
         if (shards[index].transport) {
             transport_wake(shards[index].transport);
             pthread_join(shards[index].thread, NULL);
             failures += atomic_load(&shards[index].callback_failures) +
                         atomic_load(&shards[index].run_errors);
+        }
+    }
+    for (uint32_t index = 0; index < SHARDS; index++) {
+        if (shards[index].transport) {
             transport_destroy(shards[index].transport);
         }
     }
